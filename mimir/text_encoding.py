@@ -1,0 +1,335 @@
+"""The two text branches of Mimir: the encoder branch (T5 / MiniLM) and the decoder-only LLM branch (Phi-3.5 /
+SmolLM2), with the Semantic Stabilizer's instruction tokens and the optional sampled answers.
+
+`PromptEncoder.encode(prompts)` is the one entry point: the pipeline, the training code and the token-space analysis all
+call it, so a prompt is encoded the same way everywhere. Deterministic encodings (no sampled answer) are cached per
+prompt for the session.
+"""
+
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+
+logger = logging.getLogger(__name__)
+
+BRANCH_TEXTS = Path(__file__).resolve().parent.parent / "prompts" / "llm" / "branch.json"
+
+
+@dataclass(frozen=True)
+class LLMBranchConfig:
+    """How the LLM branch turns a prompt into tokens. Every field is our choice where the paper is silent.
+
+    Attributes:
+        system_prompt: system message of the chat template (the paper does not publish its template).
+        instructions: the four attribute instructions of the Semantic Stabilizer (objects, colours, layout, time),
+            each with a `{prompt}` slot; each yields one instruction token.
+        answer_instruction: the request whose sampled reply gives the answer tokens (`llm_answer_tokens=True`).
+        hidden_layer: which hidden state to take; -1 is the last layer after the final norm. Our choice.
+        token_selection: `"prompt"` keeps only the hidden states at the user prompt's own tokens (the template's
+            system text is the same for every prompt and would fill the n positions); `"all"` keeps the whole template.
+        answer_max_new_tokens, answer_temperature, answer_top_p: sampling settings of the answer (explicit, seeded).
+    """
+
+    system_prompt: str
+    instructions: tuple[str, ...]
+    answer_instruction: str
+    hidden_layer: int = -1
+    token_selection: Literal["prompt", "all"] = "prompt"
+    answer_max_new_tokens: int = 24
+    answer_temperature: float = 0.8
+    answer_top_p: float = 0.95
+
+    @classmethod
+    def from_file(cls, path: str | Path = BRANCH_TEXTS, **overrides) -> "LLMBranchConfig":
+        texts = json.loads(Path(path).read_text())
+        config = cls(
+            system_prompt=texts["system_prompt"],
+            instructions=tuple(texts["instructions"]),
+            answer_instruction=texts["answer_instruction"],
+        )
+        return replace(config, **overrides)
+
+
+@dataclass
+class TokenBundle:
+    """Everything both branches produce for a batch of B prompts (n = encoder length, a = answer length)."""
+
+    encoder_embeds: torch.Tensor  # (B, n, D)
+    encoder_mask: torch.Tensor  # (B, n)
+    encoder_token_strs: list[list[str]]
+    llm_embeds: torch.Tensor | None = None  # (B, n, D_llm), aligned to the encoder's n positions
+    llm_mask: torch.Tensor | None = None  # (B, n)
+    llm_token_strs: list[list[str]] = field(default_factory=list)
+    instruction_embeds: torch.Tensor | None = None  # (B, 4, D_llm)
+    answer_embeds: torch.Tensor | None = None  # (B, a, D_llm), zero-padded
+    answer_mask: torch.Tensor | None = None  # (B, a)
+    answer_token_strs: list[list[str]] = field(default_factory=list)
+    answer_texts: list[str] = field(default_factory=list)
+    query_embeds: torch.Tensor | None = None  # (B, n, D_llm), the query tokens alone (before answers are appended)
+    query_mask: torch.Tensor | None = None  # (B, n)
+    fused_embeds: torch.Tensor | None = None  # (B, n + k, D), filled by the pipeline
+    fused_mask: torch.Tensor | None = None  # (B, n + k)
+
+
+def encode_encoder_branch(
+    tokenizer, text_encoder, prompts: list[str], max_sequence_length: int, device, dtype
+) -> tuple[torch.Tensor, torch.Tensor, list[list[str]]]:
+    """Encoder branch exactly as diffusers' CogVideoXPipeline runs T5: pad to `max_sequence_length`, truncate with a
+    warning, and run the encoder on the ids alone (CogVideoX was trained with the padded positions visible).
+
+    Returns `(embeds (B, n, D), mask (B, n), token strings)`.
+    """
+    inputs = tokenizer(
+        prompts,
+        padding="max_length",
+        max_length=max_sequence_length,
+        truncation=True,
+        add_special_tokens=True,
+        return_tensors="pt",
+    )
+    untruncated = tokenizer(prompts, padding="longest", return_tensors="pt").input_ids
+    if untruncated.shape[-1] >= inputs.input_ids.shape[-1] and not torch.equal(inputs.input_ids, untruncated):
+        removed = tokenizer.batch_decode(untruncated[:, max_sequence_length - 1 : -1])
+        logger.warning(
+            "The following part of your input was truncated because `max_sequence_length` is set to "
+            f" {max_sequence_length} tokens: {removed}"
+        )
+    embeds = text_encoder(inputs.input_ids.to(text_encoder.device))[0].to(device=device, dtype=dtype)  # (B, n, D)
+    token_strs = [tokenizer.convert_ids_to_tokens(ids[m.bool()]) for ids, m in zip(inputs.input_ids, inputs.attention_mask)]
+    return embeds, inputs.attention_mask.to(device), token_strs
+
+
+def count_encoder_tokens(tokenizer, prompt: str) -> int:
+    """Number of encoder tokens of `prompt`, special tokens included (for the truncation warning in the UI)."""
+    return len(tokenizer(prompt, add_special_tokens=True).input_ids)
+
+
+class PromptEncoder:
+    """Runs both text branches for a pipeline; caches deterministic encodings per prompt.
+
+    Args:
+        tokenizer, text_encoder: the encoder branch (T5 / MiniLM).
+        llm_tokenizer, llm: the LLM branch (Phi-3.5 / SmolLM2); None for the t5_only baseline.
+        max_sequence_length: n, the encoder length that the LLM tokens are aligned to.
+        llm_config: templates and layer choice of the LLM branch.
+        cache_size: prompts kept in the session cache.
+        batch_size: prompts per batched forward pass.
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        text_encoder,
+        llm_tokenizer=None,
+        llm=None,
+        max_sequence_length: int = 226,
+        llm_config: LLMBranchConfig | None = None,
+        cache_size: int = 256,
+        batch_size: int = 64,
+    ):
+        self.tokenizer = tokenizer
+        self.text_encoder = text_encoder
+        self.llm_tokenizer = llm_tokenizer
+        self.llm = llm
+        self.max_sequence_length = max_sequence_length
+        self.llm_config = llm_config or LLMBranchConfig.from_file()
+        self.cache_size = cache_size
+        self.batch_size = batch_size
+        self._cache: OrderedDict[tuple, TokenBundle] = OrderedDict()
+
+    # ---- encoder branch -------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode(
+        self,
+        prompts: list[str],
+        with_llm: bool,
+        llm_answer_tokens: bool = False,
+        generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> TokenBundle:
+        """Encode a batch through the encoder branch and (if `with_llm`) the LLM branch.
+
+        Answers are sampled with `generator` (seeded); without a generator they are sampled from a fresh seed.
+        """
+        if llm_answer_tokens and not with_llm:
+            raise ValueError("llm_answer_tokens=True needs the LLM branch (fusion_type other than 't5_only')")
+        if llm_answer_tokens:
+            # Sampled answers vary from call to call on purpose (the paper's volatility): never cached.
+            # The seed is read, not drawn, from the generator: the latents drawn later must match the t5_only column.
+            seed = generator.initial_seed() if generator is not None else None
+            parts = self._encode_batch(prompts, with_llm, answer_seed=seed if seed is not None else -1)
+        else:
+            missing = list(dict.fromkeys(p for p in prompts if (p, with_llm) not in self._cache))
+            for start in range(0, len(missing), self.batch_size):
+                chunk = missing[start : start + self.batch_size]
+                for prompt, bundle in zip(chunk, self._encode_batch(chunk, with_llm, answer_seed=None)):
+                    self._cache[(prompt, with_llm)] = bundle
+            parts = []
+            for p in prompts:
+                self._cache.move_to_end((p, with_llm))
+                parts.append(self._cache[(p, with_llm)])
+            while len(self._cache) > max(self.cache_size, len(prompts)):
+                self._cache.popitem(last=False)
+        return _stack(parts, device=device, dtype=dtype)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def _encode_batch(self, prompts: list[str], with_llm: bool, answer_seed: int | None) -> list[TokenBundle]:
+        """Encode B prompts in batched forward passes; returns one single-prompt bundle each (for the cache)."""
+        embeds, mask, strs = encode_encoder_branch(
+            self.tokenizer, self.text_encoder, prompts, self.max_sequence_length, "cpu", torch.float32
+        )  # (B, n, D), (B, n)
+        bundles = [
+            TokenBundle(encoder_embeds=embeds[i : i + 1], encoder_mask=mask[i : i + 1], encoder_token_strs=[strs[i]])
+            for i in range(len(prompts))
+        ]
+        if not with_llm:
+            return bundles
+        if self.llm is None:
+            raise ValueError("this pipeline has no LLM branch (llm=None); load it with an LLM for this fusion_type")
+        queries = self._llm_hidden([self._chat(p) for p in prompts], prompts)  # B x ((m, D_llm), strs)
+        # One batched pass per instruction: each gives one token per prompt.
+        instructions = torch.stack(
+            [self._llm_last_token([self._chat(t.format(prompt=p)) for p in prompts]) for t in self.llm_config.instructions],
+            dim=1,
+        )  # (B, 4, D_llm)
+        answers: list[tuple[str, torch.Tensor, list[str]]] = []
+        if answer_seed is not None:
+            for i, prompt in enumerate(prompts):
+                seed = answer_seed + i if answer_seed >= 0 else int(torch.randint(0, 2**31 - 1, (1,)).item())
+                text = self._sample_answer(prompt, seed)
+                chat = self._chat(self.llm_config.answer_instruction.format(prompt=prompt), text)
+                hidden, answer_strs = self._llm_hidden([chat], [text])[0]  # (a, D_llm)
+                answers.append((text, hidden, answer_strs))
+        for i, bundle in enumerate(bundles):
+            query, query_strs = queries[i]
+            tokens, token_strs = query, query_strs
+            if answers:
+                text, answer, answer_strs = answers[i]
+                bundle.answer_embeds = answer.unsqueeze(0)  # (1, a, D_llm)
+                bundle.answer_mask = torch.ones(1, answer.shape[0], dtype=torch.long)
+                bundle.answer_token_strs, bundle.answer_texts = [answer_strs], [text]
+                tokens, token_strs = torch.cat([query, answer]), query_strs + answer_strs  # (m + a, D_llm)
+            bundle.query_embeds, bundle.query_mask, _ = _align(query, query_strs, self.max_sequence_length)
+            bundle.llm_embeds, bundle.llm_mask, aligned_strs = _align(tokens, token_strs, self.max_sequence_length)
+            bundle.llm_token_strs = [aligned_strs]
+            bundle.instruction_embeds = instructions[i : i + 1]  # (1, 4, D_llm)
+        return bundles
+
+    # ---- LLM branch -----------------------------------------------------------------------------------------------
+
+    def _chat(self, user_text: str, assistant_text: str | None = None) -> str:
+        messages = [
+            {"role": "system", "content": self.llm_config.system_prompt},
+            {"role": "user", "content": user_text},
+        ]
+        text = self.llm_tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return text + assistant_text if assistant_text is not None else text
+
+    def _run_llm(self, texts: list[str]) -> tuple[torch.Tensor, dict]:
+        """Right-padded batched forward pass (causal attention: padding after a sequence cannot change it)."""
+        tok = self.llm_tokenizer
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        tok.padding_side = "right"
+        inputs = tok(texts, return_tensors="pt", padding=True, return_offsets_mapping=True, add_special_tokens=False)
+        offsets = inputs.pop("offset_mapping")  # (B, m, 2)
+        device = next(self.llm.parameters()).device
+        out = self.llm(**{k: v.to(device) for k, v in inputs.items()}, output_hidden_states=True)
+        hidden = out.hidden_states[self.llm_config.hidden_layer].float().cpu()  # (B, m, D_llm)
+        return hidden, {"ids": inputs.input_ids, "mask": inputs.attention_mask.bool(), "offsets": offsets}
+
+    def _llm_hidden(self, texts: list[str], spans: list[str]) -> list[tuple[torch.Tensor, list[str]]]:
+        """Hidden states of each text; with `token_selection="prompt"` only those overlapping the last occurrence of
+        its span (the user's prompt inside the template). One `((m_i, D_llm), token strings)` per text."""
+        hidden, info = self._run_llm(texts)
+        results = []
+        for i, (text, span) in enumerate(zip(texts, spans)):
+            keep = info["mask"][i].clone()
+            if self.llm_config.token_selection == "prompt" and span:
+                start = text.rfind(span)
+                end = start + len(span)
+                starts, ends = info["offsets"][i, :, 0], info["offsets"][i, :, 1]
+                keep &= (ends > start) & (starts < end)
+            results.append((hidden[i][keep], self.llm_tokenizer.convert_ids_to_tokens(info["ids"][i][keep])))
+        return results
+
+    def _llm_last_token(self, texts: list[str]) -> torch.Tensor:
+        """The instruction token: the hidden state at the last real position of each templated instruction. (B, D_llm)"""
+        hidden, info = self._run_llm(texts)
+        last = info["mask"].sum(dim=1) - 1  # (B,)
+        return hidden[torch.arange(hidden.shape[0]), last]
+
+    def _sample_answer(self, prompt: str, seed: int) -> str:
+        text = self._chat(self.llm_config.answer_instruction.format(prompt=prompt))
+        inputs = self.llm_tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        device = next(self.llm.parameters()).device
+        # generate() draws from the global RNG: fork it so a seeded answer leaves the caller's RNG untouched.
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            out = self.llm.generate(
+                **{k: v.to(device) for k, v in inputs.items()},
+                do_sample=True,
+                temperature=self.llm_config.answer_temperature,
+                top_p=self.llm_config.answer_top_p,
+                max_new_tokens=self.llm_config.answer_max_new_tokens,
+                pad_token_id=self.llm_tokenizer.eos_token_id,
+            )
+        answer = self.llm_tokenizer.decode(out[0, inputs.input_ids.shape[1] :], skip_special_tokens=True).strip()
+        return answer or "."
+
+
+def _align(tokens: torch.Tensor, strs: list[str], n: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Truncate or zero-pad (m, D_llm) LLM tokens to the encoder's n positions. Our choice: keep the first n (the
+    prompt's own tokens come first; answers, when present, are cut first). Returns (1, n, D_llm), (1, n), strings."""
+    m, d = tokens.shape
+    out = tokens.new_zeros(n, d)
+    mask = torch.zeros(n, dtype=torch.long)
+    k = min(m, n)
+    out[:k], mask[:k] = tokens[:k], 1
+    return out.unsqueeze(0), mask.unsqueeze(0), strs[:k]
+
+
+def _stack(parts: list[TokenBundle], device, dtype) -> TokenBundle:
+    """Concatenate per-prompt bundles along the batch; answers are zero-padded to the longest."""
+
+    def cat(name: str) -> torch.Tensor | None:
+        values = [getattr(p, name) for p in parts]
+        if any(v is None for v in values):
+            return None
+        if values[0].dim() == 3 and len({v.shape[1] for v in values}) > 1:  # ragged answers
+            longest = max(v.shape[1] for v in values)
+            values = [torch.nn.functional.pad(v, (0, 0, 0, longest - v.shape[1])) for v in values]
+        elif values[0].dim() == 2 and len({v.shape[1] for v in values}) > 1:
+            longest = max(v.shape[1] for v in values)
+            values = [torch.nn.functional.pad(v, (0, longest - v.shape[1])) for v in values]
+        out = torch.cat(values)
+        return out.to(device=device, dtype=dtype) if out.is_floating_point() else out.to(device)
+
+    def strs(name: str) -> list:
+        return [s for p in parts for s in getattr(p, name)]
+
+    return TokenBundle(
+        encoder_embeds=cat("encoder_embeds"),
+        encoder_mask=cat("encoder_mask"),
+        encoder_token_strs=strs("encoder_token_strs"),
+        llm_embeds=cat("llm_embeds"),
+        llm_mask=cat("llm_mask"),
+        llm_token_strs=strs("llm_token_strs"),
+        instruction_embeds=cat("instruction_embeds"),
+        answer_embeds=cat("answer_embeds"),
+        answer_mask=cat("answer_mask"),
+        answer_token_strs=strs("answer_token_strs"),
+        answer_texts=strs("answer_texts"),
+        query_embeds=cat("query_embeds"),
+        query_mask=cat("query_mask"),
+    )

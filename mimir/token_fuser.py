@@ -1,0 +1,183 @@
+"""The token fuser of Mimir (arXiv 2412.03085, Sec. 3.2, Fig. 3) and the fusion variants of its ablation (Table 3).
+
+Inputs are the encoder tokens `e_t5` (B, n, D), the LLM tokens `h` (B, n, D_llm) already aligned to the encoder's n
+positions, and the LLM's instruction tokens `h_i` (B, 4, D_llm) of the Semantic Stabilizer. The output is the condition
+of the video DiT:
+
+    t5_only      e = e_t5                                                     (B, n, D)       baseline CogVideoX
+    direct_add   e = e_t5 + P(h)                                              (B, n, D)
+    norm         e = e_t5 + alpha * P(scale * Norm(h))                        (B, n, D)
+    norm_ss      norm, then concat(e, e_s)                                    (B, n + 4, D)
+    zeroconv     e = e_t5 + Z_theta(e_t5) + alpha * Z_beta(h)                 (B, n, D)
+    zeroconv_ss  zeroconv, then concat(e, e_s)                                (B, n + 4, D)
+    mimir        e = e_t5 + Z_theta(e_t5) + alpha * Z_beta(scale * Norm(h)), then concat(e, e_s)   (B, n + 4, D)
+
+with `e_s = W_s(h_i') + e_l`: the projected instruction tokens plus four learnable tokens. `P` and `W_s` are ordinary
+linear layers in the variants without zero-conv and zero-initialised linear layers ("zero-conv") in those with it.
+A 1x1 convolution over a token sequence is a linear map over the channel dimension, so the zero-convs are
+`nn.Linear` layers whose weight and bias start at zero.
+"""
+
+from typing import Literal
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from torch import nn
+
+
+FusionType = Literal["t5_only", "direct_add", "norm", "norm_ss", "zeroconv", "zeroconv_ss", "mimir"]
+FUSION_TYPES: tuple[str, ...] = ("t5_only", "direct_add", "norm", "norm_ss", "zeroconv", "zeroconv_ss", "mimir")
+
+# Which parts each variant switches on: (norm & scale, zero-conv, semantic stabilizer).
+_PARTS: dict[str, tuple[bool, bool, bool]] = {
+    "t5_only": (False, False, False),
+    "direct_add": (False, False, False),
+    "norm": (True, False, False),
+    "norm_ss": (True, False, True),
+    "zeroconv": (False, True, False),
+    "zeroconv_ss": (False, True, True),
+    "mimir": (True, True, True),
+}
+
+
+class TokenFuser(ModelMixin, ConfigMixin):
+    """Fuses encoder tokens and decoder-only LLM tokens into one DiT condition (Mimir's token fuser).
+
+    Args:
+        fusion_type: which variant of the paper's Table 3 to build (see the module docstring).
+        encoder_dim: D, channels of the encoder tokens (4096 for T5-XXL, 384 for MiniLM in the nano preset).
+        llm_dim: D_llm, channels of the LLM's hidden states (3072 for Phi-3.5-mini, 576 for SmolLM2-135M).
+        num_instruction_tokens: number of Semantic Stabilizer tokens (the paper uses four attribute prompts).
+        alpha: weight of the LLM branch in `e = e_theta + alpha * e_beta`. Our choice (the paper gives no value): 1.0,
+            so the learned zero-conv alone sets the branch's scale.
+        norm_type: the "Norm" of Norm & Scale. Our choice: `"layer_norm"` without affine parameters (normalises each
+            token over channels, which removes the LLM's few huge channels); `"rms_norm"` is the alternative.
+        scale_init: initial value of the learnable scalar scale. Our choice: 0.25, which maps unit-variance normalised
+            tokens to roughly [-0.5, 0.5], the range the paper reports for T5 tokens.
+        learnable_tokens_init_std: std of the learnable stabilizer tokens `e_l` at init. Our choice: 0.0 in the
+            zero-conv variants (a new branch must not disturb a pretrained DiT) is enforced by `zero_init`; this value
+            is used by the variants without zero-conv.
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        fusion_type: FusionType = "mimir",
+        encoder_dim: int = 4096,
+        llm_dim: int = 3072,
+        num_instruction_tokens: int = 4,
+        alpha: float = 1.0,
+        norm_type: Literal["layer_norm", "rms_norm"] = "layer_norm",
+        scale_init: float = 0.25,
+        learnable_tokens_init_std: float = 0.02,
+    ):
+        super().__init__()
+        if fusion_type not in _PARTS:
+            raise ValueError(f"fusion_type must be one of {FUSION_TYPES}, got {fusion_type!r}")
+        if norm_type not in ("layer_norm", "rms_norm"):
+            raise ValueError(f"norm_type must be 'layer_norm' or 'rms_norm', got {norm_type!r}")
+        use_norm, use_zeroconv, use_stabilizer = _PARTS[fusion_type]
+        # t5_only has no weights; diffusers reads a module's device and dtype from its tensors, so keep one.
+        self.register_buffer("_anchor", torch.zeros(0), persistent=False)
+
+        if use_norm:
+            # Norm & Scale (Sec. 3.2): a parameter-free norm, then one learnable scalar.
+            self.llm_norm = (
+                nn.LayerNorm(llm_dim, elementwise_affine=False)
+                if norm_type == "layer_norm"
+                else nn.RMSNorm(llm_dim, elementwise_affine=False)
+            )
+            self.llm_scale = nn.Parameter(torch.tensor(float(scale_init)))
+        if use_zeroconv:
+            self.encoder_zero_conv = nn.Linear(encoder_dim, encoder_dim)  # Z_theta
+        if fusion_type != "t5_only":
+            self.llm_proj = nn.Linear(llm_dim, encoder_dim)  # Z_beta in zero-conv variants, P otherwise
+        if use_stabilizer:
+            self.instruction_proj = nn.Linear(llm_dim, encoder_dim)  # W_s
+            self.learnable_tokens = nn.Parameter(torch.randn(num_instruction_tokens, encoder_dim))  # e_l
+        self.initialize_weights()
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.config.fusion_type != "t5_only"
+
+    @property
+    def uses_stabilizer(self) -> bool:
+        return _PARTS[self.config.fusion_type][2]
+
+    @property
+    def num_extra_tokens(self) -> int:
+        return self.config.num_instruction_tokens if self.uses_stabilizer else 0
+
+    def initialize_weights(self) -> None:
+        """Zero-init every zero-conv (and the learnable tokens beside them) so that at init the fused tokens equal
+        the encoder tokens: a pretrained CogVideoX sees exactly its own condition (paper Sec. 3.2, as ControlNet)."""
+        use_norm, use_zeroconv, use_stabilizer = _PARTS[self.config.fusion_type]
+        if use_zeroconv:
+            for layer in (self.encoder_zero_conv, self.llm_proj):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+        if use_stabilizer:
+            if use_zeroconv:
+                nn.init.zeros_(self.instruction_proj.weight)
+                nn.init.zeros_(self.instruction_proj.bias)
+                nn.init.zeros_(self.learnable_tokens)
+            else:
+                nn.init.normal_(self.learnable_tokens, std=self.config.learnable_tokens_init_std)
+
+    def normalize_llm(self, llm_embeds: torch.Tensor) -> torch.Tensor:
+        """Norm & Scale of the LLM tokens, `scale * Norm(h)`; identity for the variants without it. (B, m, D_llm)"""
+        if not _PARTS[self.config.fusion_type][0]:
+            return llm_embeds
+        return self.llm_scale * self.llm_norm(llm_embeds)
+
+    def forward(
+        self,
+        encoder_embeds: torch.Tensor,
+        encoder_mask: torch.Tensor,
+        llm_embeds: torch.Tensor | None = None,
+        llm_mask: torch.Tensor | None = None,
+        instruction_embeds: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fuse the two branches.
+
+        Args:
+            encoder_embeds: `e_t5`, (B, n, D).
+            encoder_mask: (B, n), 1 for real tokens.
+            llm_embeds: `h`, (B, n, D_llm), aligned to the n encoder positions (zeros where `llm_mask` is 0).
+            llm_mask: (B, n).
+            instruction_embeds: `h_i`, (B, 4, D_llm), one token per stabilizer instruction.
+
+        Returns:
+            `(embeds, mask)`: (B, n + k, D) and (B, n + k) with k = 4 for the stabilizer variants, else 0.
+        """
+        if not self.uses_llm:
+            return encoder_embeds, encoder_mask
+        if llm_embeds is None or llm_mask is None:
+            raise ValueError(f"fusion_type={self.config.fusion_type!r} needs llm_embeds and llm_mask")
+        B, n, D = encoder_embeds.shape
+        if llm_embeds.shape[:2] != (B, n):
+            raise ValueError(f"llm_embeds must be aligned to the encoder's (B, n) = {(B, n)}, got {tuple(llm_embeds.shape)}")
+        dtype = self.llm_proj.weight.dtype
+        use_norm, use_zeroconv, _ = _PARTS[self.config.fusion_type]
+
+        h = self.normalize_llm(llm_embeds.to(dtype))  # (B, n, D_llm)
+        # Padded LLM positions stay out of the sum: the projection's bias would otherwise write into them.
+        e_beta = self.llm_proj(h) * llm_mask.to(dtype).unsqueeze(-1)  # (B, n, D)
+        e_t5 = encoder_embeds.to(dtype)
+        e_theta = e_t5 + self.encoder_zero_conv(e_t5) if use_zeroconv else e_t5  # (B, n, D)
+        embeds = e_theta + self.config.alpha * e_beta  # (B, n, D)
+        mask = encoder_mask
+
+        if self.uses_stabilizer:
+            if instruction_embeds is None:
+                raise ValueError(f"fusion_type={self.config.fusion_type!r} needs instruction_embeds (B, 4, D_llm)")
+            k = self.config.num_instruction_tokens
+            if instruction_embeds.shape[1] != k:
+                raise ValueError(f"instruction_embeds must hold {k} tokens, got {tuple(instruction_embeds.shape)}")
+            h_i = self.normalize_llm(instruction_embeds.to(dtype))  # (B, 4, D_llm)
+            e_s = self.instruction_proj(h_i) + self.learnable_tokens.unsqueeze(0)  # (B, 4, D)
+            embeds = torch.cat([embeds, e_s], dim=1)  # (B, n + 4, D)
+            mask = torch.cat([mask, mask.new_ones(B, k)], dim=1)  # (B, n + 4)
+        return embeds, mask

@@ -1,0 +1,89 @@
+"""Checkpoints: weights in diffusers format plus the config that rebuilds them, and the trainer state to resume.
+
+Layout of a run folder:
+    <run>/<component>/config.json + diffusion_pytorch_model.safetensors   (save_pretrained; one folder per model)
+    <run>/trainer_state.pt                                                 (optimizer, step, RNG; for resuming)
+    <run>/losses.csv                                                       (step, loss, lr, elapsed seconds)
+    <run>/args.json                                                        (the command's arguments)
+"""
+
+import csv
+import json
+import tarfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def save_models(run: Path, models: dict, dtype: torch.dtype | None = None) -> None:
+    """Save each model with `save_pretrained` under `run/<name>/` (optionally cast, e.g. fp16 for shipping)."""
+    for name, model in models.items():
+        target = run / name
+        if dtype is not None:
+            model = _cast_copy(model, dtype)
+        model.save_pretrained(target, safe_serialization=True)
+
+
+def _cast_copy(model, dtype):
+    import copy
+
+    clone = copy.deepcopy(model)
+    return clone.to(dtype)
+
+
+def save_state(run: Path, step: int, optimizer, scheduler=None) -> None:
+    state = {
+        "step": step,
+        "optimizer": optimizer.state_dict(),
+        "lr_scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+    tmp = run / "trainer_state.pt.tmp"
+    torch.save(state, tmp)
+    tmp.replace(run / "trainer_state.pt")
+
+
+def load_state(run: Path, optimizer, scheduler=None) -> int:
+    """Restore optimizer and RNG state; returns the step to continue from (0 if the run has no state)."""
+    path = run / "trainer_state.pt"
+    if not path.exists():
+        return 0
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("lr_scheduler") is not None:
+        scheduler.load_state_dict(state["lr_scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return int(state["step"])
+
+
+class LossLog:
+    """Appends `step,loss,lr,seconds` rows to `run/losses.csv` (kept across resumes)."""
+
+    def __init__(self, run: Path):
+        self.path = run / "losses.csv"
+        self.start = time.time()
+        if not self.path.exists():
+            self.path.write_text("step,loss,lr,seconds\n")
+
+    def write(self, step: int, loss: float, lr: float) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow([step, f"{loss:.6f}", f"{lr:.3e}", f"{time.time() - self.start:.1f}"])
+
+
+def write_args(run: Path, args) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "args.json").write_text(json.dumps(vars(args), indent=2, default=str))
+
+
+def pack(run: Path, names: list[str], out: Path) -> Path:
+    """One tar of the named sub-folders and logs (a device call brings back few, small files)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(out, "w") as tar:
+        for name in names:
+            if (run / name).exists():
+                tar.add(run / name, arcname=name)
+    return out

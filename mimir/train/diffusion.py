@@ -1,0 +1,159 @@
+"""Stages 2 and 3: the CogVideoX-nano DiT (encoder branch only) and the Mimir fine-tune (TokenFuser + DiT).
+
+The recipe is CogVideoX's: v-prediction on VAE latents with the zero-terminal-SNR DDIM schedule, uniform timesteps,
+caption dropout to the empty caption for classifier-free guidance. (CogVideoX's fine-tuning scripts weight the x0
+error by 1 / (1 - alpha_bar_t), which equals the plain v-prediction MSE used here.)
+
+Stage 2 (`--fusion-type t5_only`, no `--init-transformer`): train the DiT from scratch: the "pretrained CogVideoX".
+Stage 3 (`--init-transformer RUN/transformer --fusion-type mimir`): add the LLM branch through the TokenFuser and train
+fuser + DiT, as the paper does. Every other fusion type (and t5_only itself, the control without the LLM) is
+fine-tuned from the same starting point with the same budget for the ablation.
+"""
+
+import random
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
+
+from mimir.presets import load_minilm, load_smollm2, nano_scheduler, nano_transformer_config
+from mimir.text_encoding import PromptEncoder
+from mimir.token_fuser import TokenFuser
+
+from .checkpoint import LossLog, load_state, save_models, save_state, write_args
+from .data import build_pool, encode_captions, render_items
+
+
+def rotary_embeddings(transformer, vae_scale_spatial: int, height: int, width: int, latent_frames: int, device):
+    """The 3D RoPE tables exactly as the pipeline builds them (diffusers' own method, called without a pipeline)."""
+    owner = SimpleNamespace(transformer=transformer, vae_scale_factor_spatial=vae_scale_spatial)
+    return CogVideoXPipeline._prepare_rotary_positional_embeddings(owner, height, width, latent_frames, device)
+
+
+@torch.no_grad()
+def encode_pool_latents(vae, pool, args, device, generator: torch.Generator) -> torch.Tensor:
+    """VAE latents of every pool video, (N, F_lat, C, h, w) in fp16 (the DiT's layout), computed once."""
+    latents = []
+    for start in range(0, len(pool), args.encode_batch_size):
+        index = list(range(start, min(start + args.encode_batch_size, len(pool))))
+        video = render_items(pool, index, args.num_frames, args.height, args.width, device)  # (B, 3, F, H, W)
+        z = vae.encode(video).latent_dist.sample(generator) * vae.config.scaling_factor  # (B, C, F_lat, h, w)
+        latents.append(z.permute(0, 2, 1, 3, 4).half())  # (B, F_lat, C, h, w)
+    return torch.cat(latents)
+
+
+def _cached(path: Path | None, build):
+    """Pool latents and text features are deterministic: keep them between runs of the same pool."""
+    if path is not None and path.exists():
+        return torch.load(path, weights_only=False)
+    value = build()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(value, path)
+    return value
+
+
+def train_dit(args) -> Path:
+    accelerator = Accelerator(mixed_precision=args.mixed_precision)
+    device = accelerator.device
+    run = Path(args.output_dir)
+    if accelerator.is_main_process:
+        write_args(run, args)
+    torch.manual_seed(args.seed)
+    with_llm = args.fusion_type != "t5_only"
+    pool = build_pool(args.pool_size, args.seed)
+    cache = Path(args.cache_dir) if args.cache_dir else None
+    tag = f"pool{args.pool_size}_seed{args.seed}_{args.num_frames}x{args.height}x{args.width}"
+
+    vae = AutoencoderKLCogVideoX.from_pretrained(args.vae).to(device).eval()
+    latents = _cached(
+        cache / f"latents_{tag}.pt" if cache else None,
+        lambda: encode_pool_latents(vae, pool, args, device, torch.Generator(device).manual_seed(args.seed)),
+    ).to(device)  # (N, F_lat, C, h, w)
+    vae_scale_spatial = 2 ** (len(vae.config.block_out_channels) - 1)
+    del vae
+
+    def features():
+        tokenizer, text_encoder = load_minilm(device)
+        llm_tokenizer, llm = load_smollm2(device) if with_llm else (None, None)
+        encoder = PromptEncoder(
+            tokenizer, text_encoder, llm_tokenizer, llm, max_sequence_length=args.max_sequence_length, cache_size=0,
+            batch_size=args.encode_batch_size,
+        )
+        return encode_captions(encoder, pool.captions, with_llm=with_llm)
+
+    text = _cached(cache / f"text_{tag}_llm{int(with_llm)}.pt" if cache else None, features).to(device)
+    empty = len(pool)  # index of the empty caption in `text`
+
+    if (run / "transformer" / "config.json").exists():
+        transformer = CogVideoXTransformer3DModel.from_pretrained(run / "transformer")  # resume this run
+    elif args.init_transformer:
+        transformer = CogVideoXTransformer3DModel.from_pretrained(args.init_transformer)  # fine-tune
+    else:
+        transformer = CogVideoXTransformer3DModel(**nano_transformer_config(text.encoder_embeds.shape[-1]))
+    if (run / "token_fuser" / "config.json").exists():
+        fuser = TokenFuser.from_pretrained(run / "token_fuser")
+    else:
+        torch.manual_seed(args.seed)
+        llm_dim = text.llm_embeds.shape[-1] if with_llm else 576
+        fuser = TokenFuser(fusion_type=args.fusion_type, encoder_dim=text.encoder_embeds.shape[-1], llm_dim=llm_dim)
+    transformer.train()
+    fuser.train()
+    scheduler = nano_scheduler()
+    alphas = scheduler.alphas_cumprod.to(device)
+    params = [{"params": list(transformer.parameters()), "lr": args.learning_rate}]
+    if any(True for _ in fuser.parameters()):
+        params.append({"params": list(fuser.parameters()), "lr": args.fuser_learning_rate or args.learning_rate})
+    trainable = [p for group in params for p in group["params"]]
+    optimizer = torch.optim.AdamW(params, weight_decay=0.0)
+    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(1, args.lr_warmup_steps)))
+    transformer, fuser, optimizer = accelerator.prepare(transformer, fuser, optimizer)
+    step = load_state(run, optimizer, warmup)
+    log = LossLog(run) if accelerator.is_main_process else None
+    rotary = rotary_embeddings(
+        accelerator.unwrap_model(transformer), vae_scale_spatial, args.height, args.width, latents.shape[1], device
+    )
+    gen = torch.Generator(device).manual_seed(args.seed * 1000 + accelerator.process_index + step)
+
+    while step < args.max_train_steps:
+        B = args.train_batch_size
+        index = torch.randint(0, len(pool), (B,), device=device, generator=gen)
+        drop = torch.rand(B, device=device, generator=gen) < args.caption_dropout
+        index_text = torch.where(drop, torch.full_like(index, empty), index)
+        t = text.take(index_text)
+        x0 = latents[index].float()  # (B, F_lat, C, h, w)
+        noise = torch.randn(x0.shape, device=device, generator=gen)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (B,), device=device, generator=gen)
+        a = alphas[timesteps].view(B, 1, 1, 1, 1)
+        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise  # scheduler.add_noise
+        target = a.sqrt() * noise - (1 - a).sqrt() * x0  # scheduler.get_velocity (v-prediction)
+        with accelerator.autocast():
+            cond, _ = fuser(
+                t["encoder_embeds"].float(),
+                t["encoder_mask"],
+                None if t["llm_embeds"] is None else t["llm_embeds"].float(),
+                t["llm_mask"],
+                None if t["instruction_embeds"] is None else t["instruction_embeds"].float(),
+            )  # (B, n + k, D)
+            pred = transformer(
+                hidden_states=noisy, encoder_hidden_states=cond, timestep=timesteps, image_rotary_emb=rotary
+            ).sample  # (B, F_lat, C, h, w)
+        loss = F.mse_loss(pred.float(), target)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        warmup.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        if log is not None and (step % args.log_every == 0 or step == args.max_train_steps):
+            log.write(step, loss.item(), warmup.get_last_lr()[0])
+            print(f"dit[{args.fusion_type}] step {step} loss {loss.item():.4f}", flush=True)
+        if accelerator.is_main_process and (step % args.checkpoint_every == 0 or step == args.max_train_steps):
+            models = {"transformer": accelerator.unwrap_model(transformer), "token_fuser": accelerator.unwrap_model(fuser)}
+            save_models(run, models)
+            save_state(run, step, optimizer, warmup)
+    accelerator.wait_for_everyone()
+    return run

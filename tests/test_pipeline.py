@@ -1,0 +1,147 @@
+"""MimirPipeline on tiny seeded components: equality with CogVideoXPipeline, determinism, fused lengths, bad input."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from diffusers import CogVideoXPipeline
+
+from mimir.generation import GenerationSettings
+from mimir.pipeline import MimirPipeline
+from mimir.presets import load_smollm2_tokenizer
+from mimir.token_fuser import TokenFuser
+
+from .tiny import ENCODER_DIM, LLM_DIM, SEQ, tiny_llm, tiny_text_encoder, tiny_video_models
+
+
+CALL = dict(num_frames=9, height=16, width=16, num_inference_steps=2, guidance_scale=3.0, output_type="np")
+
+
+@pytest.fixture(scope="module")
+def parts():
+    tokenizer, text_encoder = tiny_text_encoder()
+    llm_tokenizer = load_smollm2_tokenizer()
+    return tokenizer, text_encoder, llm_tokenizer, tiny_llm(llm_tokenizer)
+
+
+def make_pipe(parts, fusion_type="mimir", **fuser_kwargs):
+    tokenizer, text_encoder, llm_tokenizer, llm = parts
+    transformer, vae, scheduler = tiny_video_models()
+    torch.manual_seed(0)
+    fuser = TokenFuser(fusion_type=fusion_type, encoder_dim=ENCODER_DIM, llm_dim=LLM_DIM, **fuser_kwargs)
+    with_llm = fusion_type != "t5_only"
+    return MimirPipeline(
+        tokenizer, text_encoder, vae, transformer, scheduler, fuser,
+        llm_tokenizer=llm_tokenizer if with_llm else None, llm=llm if with_llm else None,
+        max_sequence_length=SEQ, max_num_frames=17,
+    )
+
+
+def test_t5_only_equals_cogvideox_pipeline(parts):
+    pipe = make_pipe(parts, "t5_only")
+    reference = CogVideoXPipeline(pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.transformer, pipe.scheduler)
+    prompt = "two red circles to the left of a blue square"
+    ours = pipe(prompt, generator=torch.Generator().manual_seed(7), **CALL).frames
+    theirs = reference(
+        prompt, generator=torch.Generator().manual_seed(7), max_sequence_length=SEQ, **CALL
+    ).frames
+    assert ours.shape == (1, 9, 16, 16, 3)
+    np.testing.assert_array_equal(ours, theirs)
+    other = reference(prompt, generator=torch.Generator().manual_seed(8), max_sequence_length=SEQ, **CALL).frames
+    assert not np.array_equal(ours, other)
+
+
+def test_mimir_is_deterministic_and_seed_sensitive(parts):
+    pipe = make_pipe(parts)
+    a = pipe("a yellow triangle", generator=torch.Generator().manual_seed(3), **CALL).frames
+    b = pipe("a yellow triangle", generator=torch.Generator().manual_seed(3), **CALL).frames
+    c = pipe("a yellow triangle", generator=torch.Generator().manual_seed(4), **CALL).frames
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("fusion_type,k", [("mimir", 4), ("zeroconv", 0), ("norm_ss", 4), ("t5_only", 0)])
+def test_condition_and_negative_condition_have_the_fused_length(parts, fusion_type, k):
+    pipe = make_pipe(parts, fusion_type)
+    seen = {}
+
+    def grab(p, i, t, kwargs):
+        seen[i] = kwargs["prompt_embeds"].shape
+        return {}
+
+    pipe("a red circle", negative_prompt="blurry", generator=torch.Generator().manual_seed(0),
+         callback_on_step_end=grab, callback_on_step_end_tensor_inputs=["prompt_embeds"], **CALL)
+    # CFG concatenates negative and positive: (2B, n + k, D)
+    assert seen[0] == (2, SEQ + k, ENCODER_DIM)
+    positive, negative = pipe.encode_prompt("a red circle", "blurry")
+    assert positive.shape == negative.shape == (1, SEQ + k, ENCODER_DIM)
+    assert not torch.equal(positive, negative)
+
+
+def test_mimir_at_init_equals_cogvideox_on_the_first_n_tokens(parts):
+    mimir, base = make_pipe(parts, "mimir"), make_pipe(parts, "t5_only")
+    fused, _ = mimir.encode_prompt("three green squares", do_classifier_free_guidance=False)
+    plain, _ = base.encode_prompt("three green squares", do_classifier_free_guidance=False)
+    assert torch.equal(fused[:, :SEQ], plain)
+    assert fused[:, SEQ:].abs().max() == 0  # zero-initialised stabilizer tokens
+
+
+def test_prompt_cache_encodes_once(parts):
+    pipe = make_pipe(parts)
+    calls = []
+    handle = pipe.text_encoder.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        pipe.encode_tokens(["a white cross"])
+        pipe.encode_tokens(["a white cross"])
+    finally:
+        handle.remove()
+    assert len(calls) == 1
+
+
+def test_answer_tokens_are_seeded_and_volatile(parts):
+    pipe = make_pipe(parts)
+    a = pipe.encode_tokens(["a cyan circle"], llm_answer_tokens=True, generator=torch.Generator().manual_seed(1))
+    b = pipe.encode_tokens(["a cyan circle"], llm_answer_tokens=True, generator=torch.Generator().manual_seed(1))
+    c = pipe.encode_tokens(["a cyan circle"], llm_answer_tokens=True, generator=torch.Generator().manual_seed(2))
+    assert a.answer_texts == b.answer_texts and torch.equal(a.llm_embeds, b.llm_embeds)
+    assert a.answer_texts != c.answer_texts
+    # the query tokens do not change between samples; only the answer part does
+    assert torch.equal(a.query_embeds, c.query_embeds)
+    assert a.llm_mask.sum() > a.query_mask.sum()
+
+
+def test_long_prompt_is_truncated_with_a_warning(parts, caplog):
+    pipe = make_pipe(parts, "t5_only")
+    long_prompt = " ".join(["a red circle to the left of a blue square"] * 10)
+    with caplog.at_level(logging.WARNING):
+        bundle = pipe.encode_tokens([long_prompt])
+    assert "truncated" in caplog.text
+    assert bundle.encoder_embeds.shape[1] == SEQ
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "   "}, "prompt"),
+        ({"num_frames": 10}, "num_frames=10"),
+        ({"num_frames": 25}, "num_frames=25"),
+        ({"height": 20}, "height=20"),
+        ({"width": 4096}, "width=4096"),
+        ({"num_inference_steps": 0}, "num_inference_steps=0"),
+        ({"guidance_scale": 0.5}, "guidance_scale=0.5"),
+        ({"guidance_scale": 25.0}, "guidance_scale=25.0"),
+    ],
+)
+def test_bad_call_arguments_name_value_and_rule(parts, override, message):
+    pipe = make_pipe(parts)
+    kwargs = {**CALL, "prompt": "a red circle", **override}
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        pipe(generator=torch.Generator().manual_seed(0), **kwargs)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "7"])
+def test_bad_seed(seed):
+    with pytest.raises(ValueError, match="seed"):
+        GenerationSettings(prompt="a red circle", seed=seed).validate()
