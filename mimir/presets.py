@@ -16,7 +16,7 @@ import torch
 from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXTransformer3DModel
 
 from .pipeline import GUIDANCE_RANGE, MimirPipeline
-from .token_fuser import FUSION_TYPES, TokenFuser
+from .token_fuser import FUSION_TYPES, TokenFuser, load_token_fuser
 
 
 logger = logging.getLogger(__name__)
@@ -197,7 +197,11 @@ def _nano_video_models(seed: int = 0) -> tuple[AutoencoderKLCogVideoX, CogVideoX
     """The shipped nano VAE and CogVideoX-nano DiT, or seeded random ones (trained=False) if not shipped yet."""
     vae_dir, dit_dir = NANO_ASSETS / "vae", NANO_ASSETS / "cogvideox" / "transformer"
     if (vae_dir / "config.json").exists() and (dit_dir / "config.json").exists():
-        return AutoencoderKLCogVideoX.from_pretrained(vae_dir), CogVideoXTransformer3DModel.from_pretrained(dit_dir), True
+        return (
+            AutoencoderKLCogVideoX.from_pretrained(vae_dir, torch_dtype=torch.float32),
+            CogVideoXTransformer3DModel.from_pretrained(dit_dir, torch_dtype=torch.float32),
+            True,
+        )
     logger.warning("nano weights not found under %s: using seeded random video models (UNTRAINED)", NANO_ASSETS)
     torch.manual_seed(seed)
     vae = AutoencoderKLCogVideoX(**nano_vae_config())
@@ -218,7 +222,7 @@ def load_mimir_weights(
     for sub in ("transformer", "token_fuser"):
         if not (path / sub / "config.json").is_file():
             raise ValueError(f"mimir_weights={str(path)!r} is not a Mimir weights folder: {sub}/config.json is missing")
-    fuser = TokenFuser.from_pretrained(path / "token_fuser")
+    fuser = load_token_fuser(path / "token_fuser", torch_dtype=torch.float32)
     if fusion_type is not None and fuser.config.fusion_type != fusion_type:
         raise ValueError(
             f"mimir_weights={str(path)!r} holds fusion_type={fuser.config.fusion_type!r}, not the requested {fusion_type!r}"
@@ -228,7 +232,7 @@ def load_mimir_weights(
             f"mimir_weights={str(path)!r} was built for encoder_dim={fuser.config.encoder_dim}, "
             f"llm_dim={fuser.config.llm_dim}; this preset has encoder_dim={encoder_dim}, llm_dim={llm_dim}"
         )
-    transformer = CogVideoXTransformer3DModel.from_pretrained(path / "transformer")
+    transformer = CogVideoXTransformer3DModel.from_pretrained(path / "transformer", torch_dtype=torch.float32)
     if transformer.config.text_embed_dim != encoder_dim:
         raise ValueError(
             f"mimir_weights={str(path)!r}: transformer text_embed_dim={transformer.config.text_embed_dim} "

@@ -181,3 +181,16 @@ class TokenFuser(ModelMixin, ConfigMixin):
             embeds = torch.cat([embeds, e_s], dim=1)  # (B, n + 4, D)
             mask = torch.cat([mask, mask.new_ones(B, k)], dim=1)  # (B, n + 4)
         return embeds, mask
+
+
+def load_token_fuser(path, **kwargs) -> TokenFuser:
+    """`TokenFuser.from_pretrained`, also for `t5_only`, which has no weights and so saves a config alone."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        config = TokenFuser.load_config(path)
+        if config.get("fusion_type") != "t5_only":
+            raise ValueError(f"{str(path)!r} holds no weights for fusion_type={config.get('fusion_type')!r}")
+        return TokenFuser.from_config(config)
+    return TokenFuser.from_pretrained(path, **kwargs)

@@ -26,6 +26,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"])
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--checkpoint-every", type=int, default=1000)
+    parser.add_argument("--time-limit-minutes", type=float, default=None,
+                        help="checkpoint and stop after this long (a device call has a hard limit); resume later")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,12 +49,48 @@ def build_parser() -> argparse.ArgumentParser:
     dit.add_argument("--max-sequence-length", type=int, default=32, help="n, the encoder length")
     dit.add_argument("--encode-batch-size", type=int, default=256)
     dit.add_argument("--cache-dir", default=None, help="keep pool latents and text features here between runs")
+    export = sub.add_parser("export", help="pack a run's models (fp16 optional) and logs into one tar")
+    export.add_argument("--run", required=True)
+    export.add_argument("--out", required=True, help="output .tar")
+    export.add_argument("--fp16", action="store_true", help="store weights in fp16 (how the nano weights ship)")
     return parser
+
+
+def export_run(run: str, out: str, fp16: bool) -> None:
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import torch
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+
+    from mimir.token_fuser import TokenFuser, load_token_fuser
+
+    from .checkpoint import pack
+
+    classes = {"vae": AutoencoderKLCogVideoX, "transformer": CogVideoXTransformer3DModel, "token_fuser": load_token_fuser}
+    run, names = Path(run), []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name, cls in classes.items():
+            if (run / name / "config.json").exists():
+                model = cls(run / name) if cls is load_token_fuser else cls.from_pretrained(run / name)
+                (model.to(torch.float16) if fp16 else model).save_pretrained(tmp / name)
+                names.append(name)
+        for log in ("losses.csv", "args.json", "colour_fidelity.txt"):
+            if (run / log).exists():
+                shutil.copy(run / log, tmp / log)
+                names.append(log)
+        pack(tmp, names, Path(out))
+    print(json.dumps({"run": str(run), "out": out, "members": names}))
 
 
 def cli_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    if args.stage == "vae":
+    if args.stage == "export":
+        export_run(args.run, args.out, args.fp16)
+    elif args.stage == "vae":
         from .vae import train_vae
 
         train_vae(args)

@@ -84,6 +84,5 @@ def pack(run: Path, names: list[str], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(out, "w") as tar:
         for name in names:
-            if (run / name).exists():
-                tar.add(run / name, arcname=name)
+            tar.add(run / name, arcname=name)
     return out

@@ -11,6 +11,7 @@ fine-tuned from the same starting point with the same budget for the ablation.
 """
 
 import random
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +22,7 @@ from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransf
 
 from mimir.presets import load_minilm, load_smollm2, nano_scheduler, nano_transformer_config
 from mimir.text_encoding import PromptEncoder
-from mimir.token_fuser import TokenFuser
+from mimir.token_fuser import TokenFuser, load_token_fuser
 
 from .checkpoint import LossLog, load_state, save_models, save_state, write_args
 from .data import build_pool, encode_captions, render_items
@@ -68,7 +69,7 @@ def train_dit(args) -> Path:
     cache = Path(args.cache_dir) if args.cache_dir else None
     tag = f"pool{args.pool_size}_seed{args.seed}_{args.num_frames}x{args.height}x{args.width}"
 
-    vae = AutoencoderKLCogVideoX.from_pretrained(args.vae).to(device).eval()
+    vae = AutoencoderKLCogVideoX.from_pretrained(args.vae, torch_dtype=torch.float32).to(device).eval()
     latents = _cached(
         cache / f"latents_{tag}.pt" if cache else None,
         lambda: encode_pool_latents(vae, pool, args, device, torch.Generator(device).manual_seed(args.seed)),
@@ -89,13 +90,13 @@ def train_dit(args) -> Path:
     empty = len(pool)  # index of the empty caption in `text`
 
     if (run / "transformer" / "config.json").exists():
-        transformer = CogVideoXTransformer3DModel.from_pretrained(run / "transformer")  # resume this run
+        transformer = CogVideoXTransformer3DModel.from_pretrained(run / "transformer", torch_dtype=torch.float32)
     elif args.init_transformer:
-        transformer = CogVideoXTransformer3DModel.from_pretrained(args.init_transformer)  # fine-tune
+        transformer = CogVideoXTransformer3DModel.from_pretrained(args.init_transformer, torch_dtype=torch.float32)
     else:
         transformer = CogVideoXTransformer3DModel(**nano_transformer_config(text.encoder_embeds.shape[-1]))
     if (run / "token_fuser" / "config.json").exists():
-        fuser = TokenFuser.from_pretrained(run / "token_fuser")
+        fuser = load_token_fuser(run / "token_fuser")
     else:
         torch.manual_seed(args.seed)
         llm_dim = text.llm_embeds.shape[-1] if with_llm else 576
@@ -103,7 +104,7 @@ def train_dit(args) -> Path:
     transformer.train()
     fuser.train()
     scheduler = nano_scheduler()
-    alphas = scheduler.alphas_cumprod.to(device)
+    alphas = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
     params = [{"params": list(transformer.parameters()), "lr": args.learning_rate}]
     if any(True for _ in fuser.parameters()):
         params.append({"params": list(fuser.parameters()), "lr": args.fuser_learning_rate or args.learning_rate})
@@ -118,7 +119,9 @@ def train_dit(args) -> Path:
     )
     gen = torch.Generator(device).manual_seed(args.seed * 1000 + accelerator.process_index + step)
 
+    deadline = time.time() + 60 * args.time_limit_minutes if args.time_limit_minutes else float("inf")
     while step < args.max_train_steps:
+        out_of_time = time.time() > deadline
         B = args.train_batch_size
         index = torch.randint(0, len(pool), (B,), device=device, generator=gen)
         drop = torch.rand(B, device=device, generator=gen) < args.caption_dropout
@@ -148,12 +151,14 @@ def train_dit(args) -> Path:
         warmup.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        if log is not None and (step % args.log_every == 0 or step == args.max_train_steps):
+        if log is not None and (step % args.log_every == 0 or step == args.max_train_steps or out_of_time):
             log.write(step, loss.item(), warmup.get_last_lr()[0])
             print(f"dit[{args.fusion_type}] step {step} loss {loss.item():.4f}", flush=True)
-        if accelerator.is_main_process and (step % args.checkpoint_every == 0 or step == args.max_train_steps):
+        if accelerator.is_main_process and (step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time):
             models = {"transformer": accelerator.unwrap_model(transformer), "token_fuser": accelerator.unwrap_model(fuser)}
             save_models(run, models)
             save_state(run, step, optimizer, warmup)
+        if out_of_time:
+            break
     accelerator.wait_for_everyone()
     return run

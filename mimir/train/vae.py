@@ -6,6 +6,7 @@ lost (the feasibility run's VAE got 44% of object colours right). The L1 loss th
 """
 
 import random
+import time
 from pathlib import Path
 
 import torch
@@ -24,6 +25,30 @@ def object_weights(video: torch.Tensor, object_weight: float) -> torch.Tensor:
     background = video[..., :1, :1]  # (B, 3, F, 1, 1)
     is_object = (video - background).abs().amax(dim=1, keepdim=True) > 0.1  # (B, 1, F, H, W)
     return 1.0 + (object_weight - 1.0) * is_object.float()
+
+
+@torch.no_grad()
+def colour_fidelity(vae, pool, index: list[int], args, device) -> float:
+    """Share of (video, colour) pairs whose reconstructed object pixels are nearest to the right palette colour.
+
+    The feasibility run's lesson: L1 over the whole frame hides lost object colours, so measure them directly.
+    """
+    from mimir.world.vocab import COLORS
+
+    palette = torch.tensor(list(COLORS.values()), device=device, dtype=torch.float32) / 127.5 - 1.0  # (8, 3)
+    video = render_items(pool, index, args.num_frames, args.height, args.width, device)  # (B, 3, F, H, W)
+    recon = vae.decode(vae.encode(video).latent_dist.mode()).sample.float().clamp(-1, 1)
+    right = total = 0
+    for b in range(video.shape[0]):
+        pixels = video[b].flatten(1).T  # (F*H*W, 3)
+        for c, colour in enumerate(palette):
+            exact = (pixels - colour).abs().amax(dim=1) < 1e-3  # pixels of this colour in the ground truth
+            if exact.sum() < 10:
+                continue
+            mean = recon[b].flatten(1).T[exact].mean(dim=0)  # (3,)
+            right += int(torch.cdist(mean[None], palette).argmin().item() == c)
+            total += 1
+    return right / max(total, 1)
 
 
 def train_vae(args) -> Path:
@@ -45,7 +70,9 @@ def train_vae(args) -> Path:
     log = LossLog(run) if accelerator.is_main_process else None
     rng = random.Random(args.seed * 1000 + accelerator.process_index + step)
 
+    deadline = time.time() + 60 * args.time_limit_minutes if args.time_limit_minutes else float("inf")
     while step < args.max_train_steps:
+        out_of_time = time.time() > deadline
         index = [rng.randrange(len(pool)) for _ in range(args.train_batch_size)]
         video = render_items(pool, index, args.num_frames, args.height, args.width, accelerator.device)  # (B, 3, F, H, W)
         with accelerator.autocast():
@@ -60,11 +87,20 @@ def train_vae(args) -> Path:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        if log is not None and (step % args.log_every == 0 or step == args.max_train_steps):
+        if log is not None and (step % args.log_every == 0 or step == args.max_train_steps or out_of_time):
             log.write(step, loss.item(), args.learning_rate)
             print(f"vae step {step} loss {loss.item():.4f} l1 {l1.item():.4f} kl {kl.item():.4f}", flush=True)
-        if accelerator.is_main_process and (step % args.checkpoint_every == 0 or step == args.max_train_steps):
+        if accelerator.is_main_process and (step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time):
             save_models(run, {"vae": accelerator.unwrap_model(vae)})
             save_state(run, step, optimizer)
+        if out_of_time:
+            break
     accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        model = accelerator.unwrap_model(vae).eval()
+        held = random.Random(12345)
+        index = [held.randrange(len(pool)) for _ in range(256)]
+        score = colour_fidelity(model, pool, index, args, accelerator.device)
+        print(f"vae colour fidelity on 256 pool videos: {score:.3f}", flush=True)
+        (run / "colour_fidelity.txt").write_text(f"{score:.4f}\n")
     return run

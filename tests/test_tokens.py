@@ -1,0 +1,125 @@
+"""Token-space analysis (paper Fig. 7) on a tiny fake pipeline: fast, no models, deterministic."""
+
+import numpy as np
+import pytest
+import torch
+
+from mimir import tokens
+from mimir.text_encoding import TokenBundle
+
+
+N, D, D_LLM, K_STAB = 12, 16, 24, 4  # encoder length, encoder dim, LLM dim, stabilizer tokens
+
+
+class _FakeFuser(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(0.1))
+
+    def normalize_llm(self, h):  # (B, m, D_llm) -> (B, m, D_llm): Norm & Scale
+        return self.scale * torch.nn.functional.layer_norm(h, h.shape[-1:])
+
+
+class _FakePipe:
+    """encode_tokens with the TokenBundle contract: encoder ~[-0.5, 0.5], LLM wide-ranged, answers random."""
+
+    def __init__(self):
+        self.token_fuser = _FakeFuser()
+
+    def encode_tokens(self, prompts, llm_answer_tokens=False, generator=None):
+        B = len(prompts)
+        words = [p.split() for p in prompts]
+        lengths = [min(len(w) + 1, N) for w in words]
+        mask = torch.zeros(B, N, dtype=torch.long)
+        for b, n in enumerate(lengths):
+            mask[b, :n] = 1
+        # deterministic per prompt, like the real branches
+        gens = [torch.Generator().manual_seed(sum(map(ord, p))) for p in prompts]
+        enc = torch.stack([torch.rand(N, D, generator=g) - 0.5 for g in gens])  # (B, N, D)
+        llm = torch.stack([4 * torch.randn(N, D_LLM, generator=g) for g in gens])  # (B, N, D_LLM)
+        g = gens[0]
+        bundle = TokenBundle(
+            encoder_embeds=enc,
+            encoder_mask=mask,
+            encoder_token_strs=[(w + ["</s>"])[:n] for w, n in zip(words, lengths)],
+            llm_embeds=llm,
+            llm_mask=mask.clone(),
+            llm_token_strs=[(w + ["."])[:n] for w, n in zip(words, lengths)],
+            instruction_embeds=torch.randn(B, 4, D_LLM, generator=g),
+            fused_embeds=torch.cat([enc, torch.randn(B, K_STAB, D, generator=g)], dim=1),
+            fused_mask=torch.cat([mask, torch.ones(B, K_STAB, dtype=torch.long)], dim=1),
+        )
+        if llm_answer_tokens:
+            a = 5
+            bundle.answer_embeds = 4 * torch.randn(B, a, D_LLM, generator=generator)
+            bundle.answer_mask = torch.ones(B, a, dtype=torch.long)
+            bundle.answer_token_strs = [[f"ans{b}_{i}" for i in range(a)] for b in range(B)]
+            bundle.answer_texts = [f"answer {b}" for b in range(B)]
+            bundle.fused_embeds[:, :5] += bundle.answer_embeds[:, :, :D]  # answers change the final tokens
+        return bundle
+
+
+PROMPTS = ["a red circle left of a blue square", "three yellow triangles", "a green cross moves up"]
+
+
+def test_token_space_panels_and_tables():
+    space = tokens.token_space(_FakePipe(), PROMPTS, k=3, perplexity=5, seed=0, max_iter=250)
+    assert set(space.panels) == {"a", "b", "c", "d"}
+    a = space.panels["a"].points
+    assert set(a["source"]) == {"encoder", "LLM", "fused"}
+    n_real = sum(min(len(p.split()) + 1, N) for p in PROMPTS)
+    assert (a["source"] == "encoder").sum() == n_real
+    assert (a["source"] == "fused").sum() == n_real + len(PROMPTS) * K_STAB  # prompt positions + stabilizer
+    assert "<stabilizer 0>" in set(a["token"])
+    assert {"x", "y", "token", "source", "norm", "label"} <= set(a.columns)
+    assert set(space.panels["b"].points["source"]) == {"query", "answer", "final"}
+    assert set(space.panels["d"].points["source"]) == {"encoder", "LLM after Norm & Scale"}
+
+    stats = space.stats.set_index("source")
+    assert list(space.stats.columns) == list(tokens.STATS_COLUMNS)
+    assert stats.loc["encoder", "max"] <= 0.5 and stats.loc["LLM", "max"] > 1
+    assert stats.loc["LLM after Norm & Scale", "mean |x|"] < stats.loc["LLM", "mean |x|"]
+
+    vol = space.volatility.set_index("source")["volatility (mean 1 - cos)"]
+    assert vol["query"] == pytest.approx(0, abs=1e-6)  # the query does not change between runs
+    assert vol["answer"] > 0.1 and vol["final"] > 0
+    assert space.answers == ["answer 0", "answer 1", "answer 2"]
+
+
+def test_layout_is_reproducible():
+    one = tokens.token_space(_FakePipe(), PROMPTS, k=2, perplexity=5, seed=1, max_iter=250)
+    two = tokens.token_space(_FakePipe(), PROMPTS, k=2, perplexity=5, seed=1, max_iter=250)
+    np.testing.assert_allclose(one.panels["a"].points[["x", "y"]], two.panels["a"].points[["x", "y"]])
+
+
+@pytest.mark.parametrize("perplexity", [1.0, 500.0])
+def test_perplexity_out_of_range(perplexity):
+    with pytest.raises(ValueError, match=f"perplexity {perplexity!r}"):
+        tokens.token_space(_FakePipe(), PROMPTS, perplexity=perplexity)
+
+
+def test_perplexity_above_point_count_names_value_and_limit():
+    with pytest.raises(ValueError) as err:
+        tokens.token_space(_FakePipe(), ["red"], k=2, perplexity=90)
+    msg = str(err.value)
+    assert "perplexity 90" in msg and "which is" in msg
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [({"k": 1}, "K = 1"), ({"k": 40}, "K = 40")])
+def test_bad_k(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        tokens.token_space(_FakePipe(), PROMPTS, **kwargs)
+
+
+def test_bad_prompts():
+    with pytest.raises(ValueError, match="no prompts"):
+        tokens.check_prompts(["", "  "])
+    with pytest.raises(ValueError, match="limit is 16"):
+        tokens.check_prompts(["x"] * 17)
+
+
+def test_figure_has_one_trace_per_source_with_hover():
+    space = tokens.token_space(_FakePipe(), PROMPTS, k=2, perplexity=5, max_iter=250)
+    fig = tokens.figure(space.panels["a"])
+    assert [t.name for t in fig.data] == ["encoder", "LLM", "fused"]
+    assert "token:" in fig.data[0].hovertemplate and "norm:" in fig.data[0].hovertemplate
