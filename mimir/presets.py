@@ -26,7 +26,8 @@ MemoryMode = Literal["none", "model_offload", "sequential_offload"]
 PRESETS: tuple[str, ...] = ("nano", "cogvideox-5b")
 MEMORY_MODES: tuple[str, ...] = ("none", "model_offload", "sequential_offload")
 
-NANO_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "nano"
+# MIMIR_NANO_ASSETS points elsewhere, e.g. on the GPU machine, where the weights travel apart from the tree.
+NANO_ASSETS = Path(os.environ.get("MIMIR_NANO_ASSETS", Path(__file__).resolve().parent.parent / "assets" / "nano"))
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # ---- nano architecture (our choice, sized for a 2-core CPU; see assets/nano/README.md) --------------------------------
