@@ -1,0 +1,98 @@
+"""The shipped nano preset: real MiniLM + SmolLM2, trained video models, the CLI end to end, bad weights paths."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mimir.generation import GenerationSettings, compare
+from mimir.presets import NANO_ASSETS, load_mimir_weights, load_pipelines
+
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_shipped_weights_load_and_generate(nano_pipes):
+    assert nano_pipes.trained, "assets/nano weights are missing: the preset fell back to random weights"
+    assert nano_pipes.mimir.token_fuser.config.fusion_type == "mimir"
+    # the two columns share encoder, VAE and scheduler in memory
+    assert nano_pipes.mimir.vae is nano_pipes.cogvideox.vae
+    assert nano_pipes.mimir.text_encoder is nano_pipes.cogvideox.text_encoder
+    assert nano_pipes.mimir.scheduler is nano_pipes.cogvideox.scheduler
+    out = nano_pipes.mimir(
+        ["a red circle", "a blue square"], generator=torch.Generator().manual_seed(0), output_type="np",
+        **nano_pipes.defaults,
+    ).frames
+    assert out.shape == (2, 9, 64, 64, 3)
+
+
+def test_real_text_branches(nano_pipes):
+    bundle = nano_pipes.mimir.encode_tokens(["two red circles to the left of a blue square"])
+    assert bundle.encoder_embeds.shape == (1, 32, 384)
+    assert bundle.llm_embeds.shape == (1, 32, 576)
+    assert bundle.instruction_embeds.shape == (1, 4, 576)
+    assert bundle.fused_embeds.shape == (1, 36, 384)
+    words = "".join(bundle.llm_token_strs[0]).replace("Ġ", " ").strip()
+    assert words == "two red circles to the left of a blue square"  # only the prompt's own tokens
+    # the paper's observation that motivates Norm & Scale: LLM features range far beyond the encoder's
+    assert bundle.llm_embeds.abs().max() > 4 * bundle.encoder_embeds.abs().max()
+
+
+def test_compare_uses_the_same_seed_and_latents(nano_pipes):
+    settings = GenerationSettings(prompt="a yellow triangle to the left of a blue square", seed=1)
+    a = compare(nano_pipes, settings)
+    b = compare(nano_pipes, settings)
+    for name in ("cogvideox", "mimir"):
+        np.testing.assert_array_equal(a[name].frames, b[name].frames)
+        assert a[name].frames.shape == (9, 64, 64, 3) and a[name].frames.dtype == np.uint8
+        assert a[name].seconds > 0 and a[name].peak_memory_bytes > 0
+
+
+def test_cli_compare_writes_two_playable_videos_and_json(tmp_path):
+    from moviepy import VideoFileClip
+
+    cmd = [sys.executable, "-m", "mimir", "compare", "--prompt", "two red circles to the left of a blue square",
+           "--seed", "7", "--out-dir", str(tmp_path)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "compare.json").read_text())
+    assert report["settings"]["seed"] == 7 and report["trained"] is True
+    for name in ("cogvideox", "mimir"):
+        assert report["results"][name]["seconds"] > 0
+        with VideoFileClip(str(tmp_path / f"{name}.mp4")) as clip:
+            frames = list(clip.iter_frames())
+        assert len(frames) == 9 and frames[0].shape == (256, 256, 3)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--prompt", "   "], "prompt"),
+        (["--prompt", "a red circle", "--seed", "4294967296"], "seed=4294967296"),
+        (["--prompt", "a red circle", "--num-frames", "12"], "num_frames=12"),
+        (["--prompt", "a red circle", "--mimir-weights", "/nonexistent/weights"], "/nonexistent/weights"),
+    ],
+)
+def test_cli_bad_input_names_the_value_and_writes_nothing(tmp_path, args, message):
+    out = tmp_path / "v.mp4"
+    done = subprocess.run([sys.executable, "-m", "mimir", "generate", *args, "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not out.exists()
+
+
+def test_mismatched_mimir_weights_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="is not a Mimir weights folder"):
+        load_mimir_weights(tmp_path, 384, 576)
+    with pytest.raises(ValueError, match="encoder_dim=384"):
+        load_mimir_weights(NANO_ASSETS / "mimir", 4096, 3072)
+    with pytest.raises(ValueError, match="fusion_type='mimir'"):
+        load_mimir_weights(NANO_ASSETS / "mimir", 384, 576, fusion_type="zeroconv")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_pipelines("nano", mimir_weights=tmp_path / "missing")
