@@ -114,7 +114,9 @@ def cmd_generate(args) -> int:
     settings = _settings(args, pipes)
     result = generate(pipes.pipeline(args.model), settings, args.model)
     path = _write(result, Path(args.out), args)
-    print(json.dumps({**_record(result, pipes, path), "settings": settings.as_dict(), **_environment(pipes)}, indent=2))
+    print(
+        json.dumps({**_record(result, pipes, path), "settings": settings.as_dict(), **_environment(pipes)}, indent=2)
+    )
     return 0
 
 
@@ -139,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         return module.cli_main(argv[1:])
 
     parser = argparse.ArgumentParser(prog="python -m mimir", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{generate,compare," + ",".join(DELEGATED) + "}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{generate,compare," + ",".join(DELEGATED) + "}"
+    )
     gen = sub.add_parser("generate", help="one video from one model")
     _add_generation_args(gen)
     gen.add_argument("--model", default="mimir", choices=["cogvideox", "mimir"])

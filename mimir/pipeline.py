@@ -62,7 +62,7 @@ class MimirPipeline(CogVideoXPipeline):
         self._llm_answer_tokens = False
         self._answer_generator: torch.Generator | None = None
 
-    # ---- text ---------------------------------------------------------------------------------------------------------
+    # ---- text ----------------------------------------------------------------------------------------------
 
     @property
     def prompt_encoder(self) -> PromptEncoder:
@@ -101,7 +101,7 @@ class MimirPipeline(CogVideoXPipeline):
             dtype=dtype,
         )
         fuser_dtype = self.token_fuser.dtype
-        cast = (lambda t: None if t is None else t.to(device=device, dtype=fuser_dtype))  # noqa: E731
+        cast = lambda t: None if t is None else t.to(device=device, dtype=fuser_dtype)  # noqa: E731
         fused, mask = self.token_fuser(
             cast(bundle.encoder_embeds),
             bundle.encoder_mask,
@@ -146,9 +146,7 @@ class MimirPipeline(CogVideoXPipeline):
             negative_prompt = negative_prompt or ""
             negative_prompt = batch_size * [negative_prompt] if isinstance(negative_prompt, str) else negative_prompt
             if len(negative_prompt) != batch_size:
-                raise ValueError(
-                    f"negative_prompt has batch size {len(negative_prompt)}, but prompt has {batch_size}"
-                )
+                raise ValueError(f"negative_prompt has batch size {len(negative_prompt)}, but prompt has {batch_size}")
             negative_prompt_embeds = self.encode_tokens(
                 negative_prompt, self._llm_answer_tokens, self._answer_generator, device=device, dtype=dtype
             ).fused_embeds  # (B, n + k, D)
@@ -158,7 +156,7 @@ class MimirPipeline(CogVideoXPipeline):
             negative_prompt_embeds = negative_prompt_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
         return prompt_embeds, negative_prompt_embeds
 
-    # ---- checks -------------------------------------------------------------------------------------------------------
+    # ---- checks ----------------------------------------------------------------------------------------------
 
     @property
     def spatial_multiple(self) -> int:
@@ -213,7 +211,7 @@ class MimirPipeline(CogVideoXPipeline):
         if not isinstance(guidance_scale, (int, float)) or not lo <= guidance_scale <= hi:
             raise ValueError(f"guidance_scale={guidance_scale!r} must be in [{lo}, {hi}]")
 
-    # ---- call ---------------------------------------------------------------------------------------------------------
+    # ---- call ----------------------------------------------------------------------------------------------
 
     @torch.no_grad()
     def __call__(

@@ -30,7 +30,7 @@ MEMORY_MODES: tuple[str, ...] = ("none", "model_offload", "sequential_offload")
 NANO_ASSETS = Path(os.environ.get("MIMIR_NANO_ASSETS", Path(__file__).resolve().parent.parent / "assets" / "nano"))
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-# ---- nano architecture (our choice, sized for a 2-core CPU; see assets/nano/README.md) --------------------------------
+# ---- nano architecture (our choice, sized for a 2-core CPU; see assets/nano/README.md) -----------------------
 
 NANO_MAX_SEQUENCE_LENGTH = 32  # n: nano-world captions are short; MiniLM tokens of a long caption fit in 32
 NANO_NUM_FRAMES, NANO_HEIGHT, NANO_WIDTH = 9, 64, 64
@@ -114,7 +114,7 @@ class StudioPipelines:
 
 
 def _package_dir(name: str) -> Path:
-    """Where a weights-shipping package lives; `MIMIR_<NAME>_DIR` overrides it (the GPU machine has no such package)."""
+    """Where a weights-shipping package lives; `MIMIR_<NAME>_DIR` overrides it (the GPU machine lacks the package)."""
     override = os.environ.get(f"MIMIR_{name.upper()}_DIR")
     if override:
         return Path(override)
@@ -177,7 +177,7 @@ def _load_causal_lm(path, device, quantization: Literal["none", "8bit"], dtype=t
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     if quantization == "8bit":
-        # 8-bit bitsandbytes weights cannot be moved later: place them on their device at load time and keep them there.
+        # 8-bit bitsandbytes weights cannot be moved later: place them on their device at load time, keep them there.
         model = AutoModelForCausalLM.from_pretrained(
             path,
             quantization_config=BitsAndBytesConfig(load_in_8bit=True),
@@ -222,11 +222,14 @@ def load_mimir_weights(
     path = Path(path)
     for sub in ("transformer", "token_fuser"):
         if not (path / sub / "config.json").is_file():
-            raise ValueError(f"mimir_weights={str(path)!r} is not a Mimir weights folder: {sub}/config.json is missing")
+            raise ValueError(
+                f"mimir_weights={str(path)!r} is not a Mimir weights folder: {sub}/config.json is missing"
+            )
     fuser = load_token_fuser(path / "token_fuser", torch_dtype=torch.float32)
     if fusion_type is not None and fuser.config.fusion_type != fusion_type:
         raise ValueError(
-            f"mimir_weights={str(path)!r} holds fusion_type={fuser.config.fusion_type!r}, not the requested {fusion_type!r}"
+            f"mimir_weights={str(path)!r} holds fusion_type={fuser.config.fusion_type!r}, "
+            f"not the requested {fusion_type!r}"
         )
     if fuser.config.encoder_dim != encoder_dim or (fuser.uses_llm and fuser.config.llm_dim != llm_dim):
         raise ValueError(
@@ -285,7 +288,10 @@ def load_pipelines(
     shared, base_transformer, mimir_transformer, fuser, llm_tok, llm, trained, extra = parts
 
     cogvideox = MimirPipeline(
-        **shared, transformer=base_transformer, token_fuser=TokenFuser(fusion_type="t5_only", **extra["dims"]), **extra["cfg"]
+        **shared,
+        transformer=base_transformer,
+        token_fuser=TokenFuser(fusion_type="t5_only", **extra["dims"]),
+        **extra["cfg"],
     )
     mimir = MimirPipeline(
         **shared, transformer=mimir_transformer, token_fuser=fuser, llm_tokenizer=llm_tok, llm=llm, **extra["cfg"]
@@ -372,9 +378,7 @@ def _load_cogvideox_5b(mimir_weights, device, fusion_type, llm_quantization):
     vae = AutoencoderKLCogVideoX.from_pretrained(repo, subfolder="vae", torch_dtype=dtype)
     base_transformer = CogVideoXTransformer3DModel.from_pretrained(repo, subfolder="transformer", torch_dtype=dtype)
     scheduler = CogVideoXDDIMScheduler.from_pretrained(repo, subfolder="scheduler")
-    llm_tokenizer, llm = _load_causal_lm(
-        "microsoft/Phi-3.5-mini-instruct", device, llm_quantization, dtype=dtype
-    )
+    llm_tokenizer, llm = _load_causal_lm("microsoft/Phi-3.5-mini-instruct", device, llm_quantization, dtype=dtype)
     encoder_dim, llm_dim = text_encoder.config.d_model, llm.config.hidden_size
     mimir_transformer, fuser = load_mimir_weights(mimir_weights, encoder_dim, llm_dim, fusion_type)
     mimir_transformer.to(dtype)

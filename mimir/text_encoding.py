@@ -1,8 +1,8 @@
 """The two text branches of Mimir: the encoder branch (T5 / MiniLM) and the decoder-only LLM branch (Phi-3.5 /
 SmolLM2), with the Semantic Stabilizer's instruction tokens and the optional sampled answers.
 
-`PromptEncoder.encode(prompts)` is the one entry point: the pipeline, the training code and the token-space analysis all
-call it, so a prompt is encoded the same way everywhere. Deterministic encodings (no sampled answer) are cached per
+`PromptEncoder.encode(prompts)` is the one entry point: the pipeline, the training code and the token-space analysis
+all call it, so a prompt is encoded the same way everywhere. Deterministic encodings (no sampled answer) are cached per
 prompt for the session.
 """
 
@@ -101,7 +101,9 @@ def encode_encoder_branch(
             f" {max_sequence_length} tokens: {removed}"
         )
     embeds = text_encoder(inputs.input_ids.to(text_encoder.device))[0].to(device=device, dtype=dtype)  # (B, n, D)
-    token_strs = [tokenizer.convert_ids_to_tokens(ids[m.bool()]) for ids, m in zip(inputs.input_ids, inputs.attention_mask)]
+    token_strs = [
+        tokenizer.convert_ids_to_tokens(ids[m.bool()]) for ids, m in zip(inputs.input_ids, inputs.attention_mask)
+    ]
     return embeds, inputs.attention_mask.to(device), token_strs
 
 
@@ -199,7 +201,10 @@ class PromptEncoder:
         queries = self._llm_hidden([self._chat(p) for p in prompts], prompts)  # B x ((m, D_llm), strs)
         # One batched pass per instruction: each gives one token per prompt.
         instructions = torch.stack(
-            [self._llm_last_token([self._chat(t.format(prompt=p)) for p in prompts]) for t in self.llm_config.instructions],
+            [
+                self._llm_last_token([self._chat(t.format(prompt=p)) for p in prompts])
+                for t in self.llm_config.instructions
+            ],
             dim=1,
         )  # (B, 4, D_llm)
         answers: list[tuple[str, torch.Tensor, list[str]]] = []
@@ -264,7 +269,7 @@ class PromptEncoder:
         return results
 
     def _llm_last_token(self, texts: list[str]) -> torch.Tensor:
-        """The instruction token: the hidden state at the last real position of each templated instruction. (B, D_llm)"""
+        """The instruction token: hidden state at the last real position of each templated instruction. (B, D_llm)"""
         hidden, info = self._run_llm(texts)
         last = info["mask"].sum(dim=1) - 1  # (B,)
         return hidden[torch.arange(hidden.shape[0]), last]

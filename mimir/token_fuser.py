@@ -158,7 +158,9 @@ class TokenFuser(ModelMixin, ConfigMixin):
             raise ValueError(f"fusion_type={self.config.fusion_type!r} needs llm_embeds and llm_mask")
         B, n, D = encoder_embeds.shape
         if llm_embeds.shape[:2] != (B, n):
-            raise ValueError(f"llm_embeds must be aligned to the encoder's (B, n) = {(B, n)}, got {tuple(llm_embeds.shape)}")
+            raise ValueError(
+                f"llm_embeds must be aligned to the encoder's (B, n) = {(B, n)}, got {tuple(llm_embeds.shape)}"
+            )
         dtype = self.llm_proj.weight.dtype
         use_norm, use_zeroconv, _ = _PARTS[self.config.fusion_type]
 

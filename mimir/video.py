@@ -50,9 +50,7 @@ def save_mp4(frames: np.ndarray, path: str | Path, fps: int = 8, upscale: int = 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clip = _clip(frames, fps, upscale)
-    clip.write_videofile(
-        str(path), codec="libx264", audio=False, logger=None, ffmpeg_params=["-pix_fmt", "yuv420p"]
-    )
+    clip.write_videofile(str(path), codec="libx264", audio=False, logger=None, ffmpeg_params=["-pix_fmt", "yuv420p"])
     return path
 
 

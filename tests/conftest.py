@@ -12,7 +12,7 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 @pytest.fixture(scope="session")
 def nano_pipes():
-    """The real nano preset (MiniLM + SmolLM2 from their PyPI packages, shipped or seeded video models); loaded once."""
+    """The real nano preset (MiniLM + SmolLM2 from PyPI packages, shipped or seeded video models); loaded once."""
     from mimir.presets import load_pipelines
 
     return load_pipelines("nano")

@@ -25,7 +25,9 @@ def test_shipped_weights_load_and_generate(nano_pipes):
     assert nano_pipes.mimir.text_encoder is nano_pipes.cogvideox.text_encoder
     assert nano_pipes.mimir.scheduler is nano_pipes.cogvideox.scheduler
     out = nano_pipes.mimir(
-        ["a red circle", "a blue square"], generator=torch.Generator().manual_seed(0), output_type="np",
+        ["a red circle", "a blue square"],
+        generator=torch.Generator().manual_seed(0),
+        output_type="np",
         **nano_pipes.defaults,
     ).frames
     assert out.shape == (2, 9, 64, 64, 3)
@@ -56,8 +58,18 @@ def test_compare_uses_the_same_seed_and_latents(nano_pipes):
 def test_cli_compare_writes_two_playable_videos_and_json(tmp_path):
     from moviepy import VideoFileClip
 
-    cmd = [sys.executable, "-m", "mimir", "compare", "--prompt", "two red circles to the left of a blue square",
-           "--seed", "7", "--out-dir", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mimir",
+        "compare",
+        "--prompt",
+        "two red circles to the left of a blue square",
+        "--seed",
+        "7",
+        "--out-dir",
+        str(tmp_path),
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "compare.json").read_text())
@@ -80,8 +92,13 @@ def test_cli_compare_writes_two_playable_videos_and_json(tmp_path):
 )
 def test_cli_bad_input_names_the_value_and_writes_nothing(tmp_path, args, message):
     out = tmp_path / "v.mp4"
-    done = subprocess.run([sys.executable, "-m", "mimir", "generate", *args, "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "mimir", "generate", *args, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 2
     assert message in done.stderr
     assert not out.exists()

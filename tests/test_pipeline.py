@@ -32,9 +32,16 @@ def make_pipe(parts, fusion_type="mimir", **fuser_kwargs):
     fuser = TokenFuser(fusion_type=fusion_type, encoder_dim=ENCODER_DIM, llm_dim=LLM_DIM, **fuser_kwargs)
     with_llm = fusion_type != "t5_only"
     return MimirPipeline(
-        tokenizer, text_encoder, vae, transformer, scheduler, fuser,
-        llm_tokenizer=llm_tokenizer if with_llm else None, llm=llm if with_llm else None,
-        max_sequence_length=SEQ, max_num_frames=17,
+        tokenizer,
+        text_encoder,
+        vae,
+        transformer,
+        scheduler,
+        fuser,
+        llm_tokenizer=llm_tokenizer if with_llm else None,
+        llm=llm if with_llm else None,
+        max_sequence_length=SEQ,
+        max_num_frames=17,
     )
 
 
@@ -43,9 +50,7 @@ def test_t5_only_equals_cogvideox_pipeline(parts):
     reference = CogVideoXPipeline(pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.transformer, pipe.scheduler)
     prompt = "two red circles to the left of a blue square"
     ours = pipe(prompt, generator=torch.Generator().manual_seed(7), **CALL).frames
-    theirs = reference(
-        prompt, generator=torch.Generator().manual_seed(7), max_sequence_length=SEQ, **CALL
-    ).frames
+    theirs = reference(prompt, generator=torch.Generator().manual_seed(7), max_sequence_length=SEQ, **CALL).frames
     assert ours.shape == (1, 9, 16, 16, 3)
     np.testing.assert_array_equal(ours, theirs)
     other = reference(prompt, generator=torch.Generator().manual_seed(8), max_sequence_length=SEQ, **CALL).frames
@@ -70,8 +75,14 @@ def test_condition_and_negative_condition_have_the_fused_length(parts, fusion_ty
         seen[i] = kwargs["prompt_embeds"].shape
         return {}
 
-    pipe("a red circle", negative_prompt="blurry", generator=torch.Generator().manual_seed(0),
-         callback_on_step_end=grab, callback_on_step_end_tensor_inputs=["prompt_embeds"], **CALL)
+    pipe(
+        "a red circle",
+        negative_prompt="blurry",
+        generator=torch.Generator().manual_seed(0),
+        callback_on_step_end=grab,
+        callback_on_step_end_tensor_inputs=["prompt_embeds"],
+        **CALL,
+    )
     # CFG concatenates negative and positive: (2B, n + k, D)
     assert seen[0] == (2, SEQ + k, ENCODER_DIM)
     positive, negative = pipe.encode_prompt("a red circle", "blurry")

@@ -14,8 +14,20 @@ from mimir.world.sampler import sample_spec
 
 
 pytestmark = pytest.mark.slow
-SMALL = ["--pool-size", "8", "--height", "32", "--width", "32", "--train-batch-size", "2", "--log-every", "1",
-         "--checkpoint-every", "2"]
+SMALL = [
+    "--pool-size",
+    "8",
+    "--height",
+    "32",
+    "--width",
+    "32",
+    "--train-batch-size",
+    "2",
+    "--log-every",
+    "1",
+    "--checkpoint-every",
+    "2",
+]
 
 
 def steps_logged(run) -> list[int]:
@@ -39,7 +51,15 @@ def test_vae_then_dit_then_mimir_finetune_with_resume(tmp_path):
     train_vae(build_parser().parse_args(["vae", "--output-dir", str(vae_run), "--max-train-steps", "2", *SMALL]))
     assert (vae_run / "vae" / "config.json").exists() and steps_logged(vae_run) == [1, 2]
 
-    common = ["--vae", str(vae_run / "vae"), "--encode-batch-size", "8", "--cache-dir", str(tmp_path / "cache"), *SMALL]
+    common = [
+        "--vae",
+        str(vae_run / "vae"),
+        "--encode-batch-size",
+        "8",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        *SMALL,
+    ]
     base = tmp_path / "cogvideox"
     train_dit(build_parser().parse_args(["dit", "--output-dir", str(base), "--max-train-steps", "2", *common]))
     first = CogVideoXTransformer3DModel.from_pretrained(base / "transformer")
@@ -50,8 +70,18 @@ def test_vae_then_dit_then_mimir_finetune_with_resume(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(first.parameters(), resumed.parameters()))
 
     mimir = tmp_path / "mimir"
-    args = ["dit", "--output-dir", str(mimir), "--fusion-type", "mimir", "--init-transformer",
-            str(base / "transformer"), "--max-train-steps", "2", *common]
+    args = [
+        "dit",
+        "--output-dir",
+        str(mimir),
+        "--fusion-type",
+        "mimir",
+        "--init-transformer",
+        str(base / "transformer"),
+        "--max-train-steps",
+        "2",
+        *common,
+    ]
     train_dit(build_parser().parse_args(args))
     from mimir.token_fuser import TokenFuser
 

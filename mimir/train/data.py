@@ -55,11 +55,11 @@ class TextFeatures:
     instruction_embeds: torch.Tensor | None = None  # (N + 1, 4, D_llm)
 
     def to(self, device) -> "TextFeatures":
-        move = (lambda t: None if t is None else t.to(device))  # noqa: E731
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return TextFeatures(*(move(getattr(self, f)) for f in self.__dataclass_fields__))
 
     def take(self, index: torch.Tensor) -> dict:
-        pick = (lambda t: None if t is None else t[index])  # noqa: E731
+        pick = lambda t: None if t is None else t[index]  # noqa: E731
         return {f: pick(getattr(self, f)) for f in self.__dataclass_fields__}
 
 

@@ -10,7 +10,6 @@ fuser + DiT, as the paper does. Every other fusion type (and t5_only itself, the
 fine-tuned from the same starting point with the same budget for the ablation.
 """
 
-import random
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -75,13 +74,18 @@ def train_dit(args) -> Path:
         lambda: encode_pool_latents(vae, pool, args, device, torch.Generator(device).manual_seed(args.seed)),
     ).to(device)  # (N, F_lat, C, h, w)
     vae_scale_spatial = 2 ** (len(vae.config.block_out_channels) - 1)
-    del vae
+    vae.to("cpu")  # only needed for the latents above
 
     def features():
         tokenizer, text_encoder = load_minilm(device)
         llm_tokenizer, llm = load_smollm2(device) if with_llm else (None, None)
         encoder = PromptEncoder(
-            tokenizer, text_encoder, llm_tokenizer, llm, max_sequence_length=args.max_sequence_length, cache_size=0,
+            tokenizer,
+            text_encoder,
+            llm_tokenizer,
+            llm,
+            max_sequence_length=args.max_sequence_length,
+            cache_size=0,
             batch_size=args.encode_batch_size,
         )
         return encode_captions(encoder, pool.captions, with_llm=with_llm)
@@ -154,8 +158,13 @@ def train_dit(args) -> Path:
         if log is not None and (step % args.log_every == 0 or step == args.max_train_steps or out_of_time):
             log.write(step, loss.item(), warmup.get_last_lr()[0])
             print(f"dit[{args.fusion_type}] step {step} loss {loss.item():.4f}", flush=True)
-        if accelerator.is_main_process and (step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time):
-            models = {"transformer": accelerator.unwrap_model(transformer), "token_fuser": accelerator.unwrap_model(fuser)}
+        if accelerator.is_main_process and (
+            step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time
+        ):
+            models = {
+                "transformer": accelerator.unwrap_model(transformer),
+                "token_fuser": accelerator.unwrap_model(fuser),
+            }
             save_models(run, models)
             save_state(run, step, optimizer, warmup)
         if out_of_time:

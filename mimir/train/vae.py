@@ -74,7 +74,9 @@ def train_vae(args) -> Path:
     while step < args.max_train_steps:
         out_of_time = time.time() > deadline
         index = [rng.randrange(len(pool)) for _ in range(args.train_batch_size)]
-        video = render_items(pool, index, args.num_frames, args.height, args.width, accelerator.device)  # (B, 3, F, H, W)
+        video = render_items(
+            pool, index, args.num_frames, args.height, args.width, accelerator.device
+        )  # (B, 3, F, H, W)
         with accelerator.autocast():
             posterior = accelerator.unwrap_model(vae).encode(video).latent_dist
             recon = accelerator.unwrap_model(vae).decode(posterior.sample()).sample  # (B, 3, F, H, W)
@@ -90,7 +92,9 @@ def train_vae(args) -> Path:
         if log is not None and (step % args.log_every == 0 or step == args.max_train_steps or out_of_time):
             log.write(step, loss.item(), args.learning_rate)
             print(f"vae step {step} loss {loss.item():.4f} l1 {l1.item():.4f} kl {kl.item():.4f}", flush=True)
-        if accelerator.is_main_process and (step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time):
+        if accelerator.is_main_process and (
+            step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time
+        ):
             save_models(run, {"vae": accelerator.unwrap_model(vae)})
             save_state(run, step, optimizer)
         if out_of_time:
