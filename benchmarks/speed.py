@@ -1,0 +1,240 @@
+"""Issue 3's speed targets on the CPU: text encoding, one video, and the CogVideoX + Mimir pair, nano preset.
+
+    .venv/bin/python benchmarks/speed.py                 # default settings of the nano preset, 7 repeats
+    .venv/bin/python benchmarks/speed.py --repeats 11 --warmup 3
+
+Every figure is wall-clock seconds (`time.perf_counter`) over `--repeats` runs after `--warmup` untimed runs,
+reported as min / median / max. What is timed:
+
+- text encoding of one new prompt, uncached (the session cache is cleared before each run, and each run uses a
+  different prompt): the encoder branch alone (MiniLM), both branches (MiniLM + SmolLM2: the prompt pass and the 4
+  instruction passes), and each pipeline's whole `encode_prompt` (prompt + empty negative prompt + token fuser),
+  uncached and cached;
+- one video from precomputed embeddings (`pipe(prompt_embeds=..., negative_prompt_embeds=...)`): denoising at the
+  default steps with classifier-free guidance, plus VAE decoding, for CogVideoX-nano and Mimir-nano;
+- the pair: CogVideoX-nano then Mimir-nano on the same latents, without text encoding, and with it
+  (`mimir.generation.compare`, uncached, as a new prompt in the app).
+
+Targets (issue 3): one video <= 3 s median, the pair <= 6 s median, text encoding reported apart. The 1-minute load
+average is recorded before and after every measurement: other processes on a 2-core machine slow the figures.
+"""
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from mimir.generation import GenerationSettings, compare, initial_latents  # noqa: E402
+from mimir.world.captions import canonical_prompt  # noqa: E402
+from mimir.world.sampler import sample_spec  # noqa: E402
+
+
+TARGETS = {"video_cogvideox": 3.0, "video_mimir": 3.0, "pair": 6.0}  # seconds, median (issue 3)
+
+
+# ---- environment --------------------------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
+
+
+def versions() -> dict[str, str | None]:
+    def version(package: str) -> str | None:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {"python": platform.python_version(), **{p: version(p) for p in ("torch", "diffusers", "transformers")}}
+
+
+def wait_for_quiet(max_load: float, timeout_s: float) -> float:
+    """Wait until the 1-minute load average is at most `max_load` (or `timeout_s` passed); returns the load."""
+    deadline = time.monotonic() + timeout_s
+    load = os.getloadavg()[0]
+    while load > max_load and time.monotonic() < deadline:
+        print(f"load average {load:.2f} > {max_load}: waiting", flush=True)
+        time.sleep(15)
+        load = os.getloadavg()[0]
+    return load
+
+
+# ---- timing -------------------------------------------------------------------------------------------------------
+
+
+def measure(fn: Callable[[int], Any], warmup: int, repeats: int, setup: Callable[[int], Any] | None = None) -> dict:
+    """Time `fn(i)` `repeats` times after `warmup` untimed calls; `setup(i)` runs untimed before each call."""
+    load_before = os.getloadavg()
+    seconds = []
+    for i in range(warmup + repeats):
+        if setup is not None:
+            setup(i)
+        start = time.perf_counter()
+        fn(i)
+        if i >= warmup:
+            seconds.append(time.perf_counter() - start)
+    return {
+        "min": min(seconds),
+        "median": statistics.median(seconds),
+        "max": max(seconds),
+        "runs": [round(s, 4) for s in seconds],
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def fresh_prompts(n: int, seed: int) -> list[str]:
+    """n distinct nano-world prompts (canonical wordings of random specs), so that no run hits the cache."""
+    rng = random.Random(seed)
+    prompts: list[str] = []
+    while len(prompts) < n:
+        p = canonical_prompt(sample_spec(rng))
+        if p not in prompts:
+            prompts.append(p)
+    return prompts
+
+
+def main(args: argparse.Namespace) -> None:
+    from mimir.presets import load_pipelines
+
+    torch.set_grad_enabled(False)
+    pipes = load_pipelines("nano")
+    if not pipes.trained:
+        raise SystemExit("the nano preset has no trained weights (assets/nano/): these would not be its timings")
+    d = pipes.defaults
+    for pipe in (pipes.cogvideox, pipes.mimir):
+        pipe.set_progress_bar_config(disable=True)
+    runs = args.warmup + args.repeats
+    prompts = fresh_prompts(8 * runs, args.seed)  # a new prompt for every uncached run of every measurement
+    settings = GenerationSettings(prompt=prompts[0], seed=args.seed, **d)
+    latents = initial_latents(pipes.mimir, settings)  # (1, F_latent, C, h, w), shared by both models
+    call = dict(
+        num_frames=d["num_frames"],
+        height=d["height"],
+        width=d["width"],
+        num_inference_steps=d["num_inference_steps"],
+        guidance_scale=d["guidance_scale"],
+        output_type="np",
+    )
+    embeds = {name: pipes.pipeline(name).encode_prompt(settings.prompt, "") for name in ("cogvideox", "mimir")}
+    load_start = wait_for_quiet(args.max_load, args.wait_s)
+    results: dict[str, dict] = {}
+
+    def video(name: str) -> None:
+        pe, ne = embeds[name]
+        pipes.pipeline(name)(prompt_embeds=pe, negative_prompt_embeds=ne, latents=latents.clone(), **call)
+
+    def clear_all(_: int) -> None:
+        for pipe in (pipes.cogvideox, pipes.mimir):
+            pipe.prompt_encoder.clear_cache()
+
+    # (a) text encoding. `offset` keeps the prompts of each measurement apart, so that none is cached.
+    encoder = pipes.mimir.prompt_encoder
+    results["text_encoder_branch"] = measure(
+        lambda i: encoder.encode([prompts[i]], with_llm=False), args.warmup, args.repeats, clear_all
+    )
+    results["text_encoder_and_llm_branches"] = measure(
+        lambda i: encoder.encode([prompts[runs + i]], with_llm=True), args.warmup, args.repeats, clear_all
+    )
+    for k, name in enumerate(("cogvideox", "mimir")):
+        pipe = pipes.pipeline(name)
+
+        def prime_negative(_: int, pipe=pipe) -> None:
+            # a session has encoded the empty negative prompt already: only the new prompt is uncached
+            pipe.prompt_encoder.clear_cache()
+            pipe.encode_tokens([""])
+
+        offset = (2 + k) * runs
+        results[f"encode_prompt_{name}_uncached"] = measure(
+            lambda i, pipe=pipe, offset=offset: pipe.encode_prompt(prompts[offset + i], ""),
+            args.warmup,
+            args.repeats,
+            prime_negative,
+        )
+        results[f"encode_prompt_{name}_cached"] = measure(
+            lambda i, pipe=pipe: pipe.encode_prompt(settings.prompt, ""), args.warmup, args.repeats
+        )
+
+    # (b) one video, text encoding excluded
+    for name in ("cogvideox", "mimir"):
+        results[f"video_{name}"] = measure(lambda i, name=name: video(name), args.warmup, args.repeats)
+
+    # (c) the pair, without and with (uncached) text encoding
+    results["pair"] = measure(lambda i: (video("cogvideox"), video("mimir")), args.warmup, args.repeats)
+
+    def pair_with_text(i: int) -> None:
+        compare(pipes, GenerationSettings(prompt=prompts[4 * runs + i], seed=args.seed, **d))
+
+    results["pair_with_text_encoding_uncached"] = measure(pair_with_text, args.warmup, args.repeats, clear_all)
+
+    targets = {
+        key: {"target_s": limit, "median_s": results[key]["median"], "met": results[key]["median"] <= limit}
+        for key, limit in TARGETS.items()
+    }
+    report = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(),
+        "versions": versions(),
+        "settings": {**d, "warmup": args.warmup, "repeats": args.repeats, "seed": args.seed},
+        "load_average_start": load_start,
+        "load_average_end": list(os.getloadavg()),
+        "seconds": results,
+        "targets": targets,
+    }
+
+    print(
+        f"nano preset, {d['num_frames']} frames {d['height']}x{d['width']}, {d['num_inference_steps']} steps, "
+        f"guidance {d['guidance_scale']}; {args.repeats} runs after {args.warmup} warm-up; seconds"
+    )
+    print(f"{'measurement':<36} {'min':>7} {'median':>7} {'max':>7}  load before/after")
+    for key, r in results.items():
+        print(
+            f"{key:<36} {r['min']:7.3f} {r['median']:7.3f} {r['max']:7.3f}  "
+            f"{r['load_average_before'][0]:.2f}/{r['load_average_after'][0]:.2f}"
+        )
+    for key, t in targets.items():
+        print(f"target {key}: median {t['median_s']:.2f} s <= {t['target_s']} s: {'met' if t['met'] else 'MISSED'}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"machine: {report['machine']['cpu_model']}, {report['machine']['cpu_cores']} cores; wrote {out}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs before each measurement")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per measurement")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latents and of the prompt sampler")
+    parser.add_argument("--max-load", type=float, default=0.5, help="wait for the 1-minute load average to drop")
+    parser.add_argument("--wait-s", type=float, default=120, help="wait at most this long for a quiet machine")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "speed.json"))
+    main(parser.parse_args())
