@@ -311,12 +311,9 @@ def _stack(parts: list[TokenBundle], device, dtype) -> TokenBundle:
         values = [getattr(p, name) for p in parts]
         if any(v is None for v in values):
             return None
-        if values[0].dim() == 3 and len({v.shape[1] for v in values}) > 1:  # ragged answers
-            longest = max(v.shape[1] for v in values)
-            values = [torch.nn.functional.pad(v, (0, 0, 0, longest - v.shape[1])) for v in values]
-        elif values[0].dim() == 2 and len({v.shape[1] for v in values}) > 1:
-            longest = max(v.shape[1] for v in values)
-            values = [torch.nn.functional.pad(v, (0, longest - v.shape[1])) for v in values]
+        longest = max(v.shape[1] for v in values)
+        if any(v.shape[1] != longest for v in values):  # ragged answers: zero-pad dim 1
+            values = [torch.nn.functional.pad(v, (0, 0) * (v.dim() - 2) + (0, longest - v.shape[1])) for v in values]
         out = torch.cat(values)
         return out.to(device=device, dtype=dtype) if out.is_floating_point() else out.to(device)
 

@@ -156,3 +156,16 @@ def test_bad_call_arguments_name_value_and_rule(parts, override, message):
 def test_bad_seed(seed):
     with pytest.raises(ValueError, match="seed"):
         GenerationSettings(prompt="a red circle", seed=seed).validate()
+
+
+def test_batched_answers_are_zero_padded_with_masks(parts):
+    pipe = make_pipe(parts)
+    prompts = ["a cyan circle", "two red squares to the left of a green cross"]
+    batch = pipe.encode_tokens(prompts, llm_answer_tokens=True, generator=torch.Generator().manual_seed(5))
+    a = batch.answer_embeds.shape[1]
+    lengths = batch.answer_mask.sum(dim=1).tolist()
+    assert batch.answer_embeds.shape == (2, a, LLM_DIM) and max(lengths) == a
+    assert [len(s) for s in batch.answer_token_strs] == lengths
+    for i, n in enumerate(lengths):
+        assert batch.answer_embeds[i, n:].abs().sum() == 0
+        assert batch.answer_embeds[i, :n].abs().sum() > 0
