@@ -7,7 +7,6 @@ dispatches, so that `python -m mimir generate` never imports the training or ben
 import argparse
 import importlib
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -83,25 +82,14 @@ def _record(result, pipes, path: Path) -> dict:
 
 
 def _environment(pipes) -> dict:
-    import diffusers
-    import torch
-    import transformers
+    from .bench.report import environment
 
     return {
         "preset": pipes.preset,
         "trained": pipes.trained,
         "memory": pipes.memory,
         "mimir_fusion_type": pipes.mimir.token_fuser.config.fusion_type,
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "cpu_count": __import__("os").cpu_count(),
-        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "versions": {
-            "mimir": __version__,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "diffusers": diffusers.__version__,
-            "transformers": transformers.__version__,
-        },
+        "environment": {**environment(), "mimir": __version__},
     }
 
 

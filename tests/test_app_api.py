@@ -4,7 +4,6 @@ The app runs in-process on a free port with a temporary vote CSV; generation use
 """
 
 import csv
-import socket
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,12 @@ from gradio_client import Client  # noqa: E402
 
 import app  # noqa: E402
 from mimir import study  # noqa: E402
+from tests.net import free_port  # noqa: E402
 
 
 pytestmark = pytest.mark.timeout(600)
 FAST_STEPS = 2
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +33,7 @@ def served(tmp_path_factory):
     pipes.defaults = {**pipes.defaults, "num_inference_steps": FAST_STEPS}  # study trials use the defaults
     studio = app.Studio(pipes, votes_path=tmp / "votes" / "votes.csv", study_prompts=prompts, study_seed=0)
     demo = app.build_demo(studio).queue(default_concurrency_limit=1)
-    port = _free_port()
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
     client = Client(f"http://127.0.0.1:{port}/", verbose=False)
     yield client, studio

@@ -8,10 +8,11 @@ the Results tab and in the CSV. Saves a screenshot of each tab to assets/screens
 """
 
 import csv
-import socket
 from pathlib import Path
 
 import pytest
+
+from tests.net import free_port
 
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,17 +29,14 @@ FAST_STEPS = 4
 TIMEOUT_MS = 180_000
 SKIP_REASON = "needs Debian's chromium at /usr/bin/chromium: apt-get install -y chromium"
 
+
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.timeout(900),
     pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON),
 ]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +49,7 @@ def served(tmp_path_factory):
     pipes.defaults = {**pipes.defaults, "num_inference_steps": FAST_STEPS}
     studio = app.Studio(pipes, votes_path=tmp / "votes.csv", study_seed=0)
     demo = app.build_demo(studio).queue(default_concurrency_limit=1)
-    port = _free_port()
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
     yield f"http://127.0.0.1:{port}/", studio
     demo.close()
