@@ -26,6 +26,7 @@ case $stage in
   vae) python3 -m mimir train vae --output-dir $W/runs/vae --mixed-precision bf16 "$@" ;;
   dit) python3 -m mimir train dit --vae $W/runs/vae/vae --cache-dir $W/cache --mixed-precision bf16 "$@" ;;
   export) python3 -m mimir train export "$@" ;;
+  repro) bash scripts/nano_reproduce.sh "$@" ;;
   none) ;;
   *) echo "unknown stage $stage"; exit 2 ;;
 esac

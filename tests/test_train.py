@@ -89,3 +89,19 @@ def test_vae_then_dit_then_mimir_finetune_with_resume(tmp_path):
     assert fuser.config.fusion_type == "mimir"
     # the zero-convs have left zero: the LLM branch is being learned
     assert fuser.llm_proj.weight.abs().sum() > 0
+
+
+def test_loss_log_means_each_interval(tmp_path):
+    import torch
+
+    from mimir.train.checkpoint import LossLog
+
+    log = LossLog(tmp_path)
+    for value in (1.0, 2.0, 6.0):
+        log.add(torch.tensor(value))
+    log.write(3, 6.0, 1e-4)
+    log.add(torch.tensor(0.5))
+    log.write(4, 0.5, 1e-4)
+    with (tmp_path / "losses.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["step"], float(r["loss"]), float(r["loss_mean"])) for r in rows] == [("3", 6.0, 3.0), ("4", 0.5, 0.5)]

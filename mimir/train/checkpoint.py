@@ -3,7 +3,7 @@
 Layout of a run folder:
     <run>/<component>/config.json + diffusion_pytorch_model.safetensors   (save_pretrained; one folder per model)
     <run>/trainer_state.pt                                                 (optimizer, step, RNG; for resuming)
-    <run>/losses.csv                                                       (step, loss, lr, elapsed seconds)
+    <run>/losses.csv                                (step, loss, loss_mean, lr, elapsed seconds; see LossLog)
     <run>/args.json                                                        (the command's arguments)
 """
 
@@ -61,17 +61,33 @@ def load_state(run: Path, optimizer, scheduler=None) -> int:
 
 
 class LossLog:
-    """Appends `step,loss,lr,seconds` rows to `run/losses.csv` (kept across resumes)."""
+    """Appends `step,loss,loss_mean,lr,seconds` rows to `run/losses.csv` (kept across resumes).
+
+    `loss` is the logged step's own loss; `loss_mean` the mean over every step since the previous row. One step's loss
+    swings by +-20% with the sampled timesteps, so two runs are compared on the interval means, not on single steps.
+    The running sum stays on the device so that logging costs no sync per step.
+    """
 
     def __init__(self, run: Path):
         self.path = run / "losses.csv"
         self.start = time.time()
+        self.total: torch.Tensor | None = None
+        self.count = 0
         if not self.path.exists():
-            self.path.write_text("step,loss,lr,seconds\n")
+            self.path.write_text("step,loss,loss_mean,lr,seconds\n")
+
+    def add(self, loss: torch.Tensor) -> None:
+        loss = loss.detach().float()
+        self.total = loss if self.total is None else self.total + loss
+        self.count += 1
 
     def write(self, step: int, loss: float, lr: float) -> None:
+        mean = self.total.item() / self.count if self.count else float("nan")
+        self.total, self.count = None, 0
         with self.path.open("a", newline="") as f:
-            csv.writer(f).writerow([step, f"{loss:.6f}", f"{lr:.3e}", f"{time.time() - self.start:.1f}"])
+            csv.writer(f).writerow(
+                [step, f"{loss:.6f}", f"{mean:.6f}", f"{lr:.3e}", f"{time.time() - self.start:.1f}"]
+            )
 
 
 def write_args(run: Path, args) -> None:

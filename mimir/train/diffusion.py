@@ -10,6 +10,7 @@ fuser + DiT, as the paper does. Every other fusion type (and t5_only itself, the
 fine-tuned from the same starting point with the same budget for the ablation.
 """
 
+import hashlib
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -45,6 +46,14 @@ def encode_pool_latents(vae, pool, args, device, generator: torch.Generator) -> 
     return torch.cat(latents)
 
 
+def weights_digest(folder: str | Path) -> str:
+    """Short sha256 of a model folder's weights: cached latents belong to one VAE, not to whatever sits at a path."""
+    digest = hashlib.sha256()
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _cached(path: Path | None, build):
     """Pool latents and text features are deterministic: keep them between runs of the same pool."""
     if path is not None and path.exists():
@@ -70,7 +79,7 @@ def train_dit(args) -> Path:
 
     vae = AutoencoderKLCogVideoX.from_pretrained(args.vae, torch_dtype=torch.float32).to(device).eval()
     latents = _cached(
-        cache / f"latents_{tag}.pt" if cache else None,
+        cache / f"latents_{tag}_vae{weights_digest(args.vae)}.pt" if cache else None,
         lambda: encode_pool_latents(vae, pool, args, device, torch.Generator(device).manual_seed(args.seed)),
     ).to(device)  # (N, F_lat, C, h, w)
     vae_scale_spatial = 2 ** (len(vae.config.block_out_channels) - 1)
@@ -90,7 +99,8 @@ def train_dit(args) -> Path:
         )
         return encode_captions(encoder, pool.captions, with_llm=with_llm)
 
-    text = _cached(cache / f"text_{tag}_llm{int(with_llm)}.pt" if cache else None, features).to(device)
+    text_path = cache / f"text_{tag}_n{args.max_sequence_length}_llm{int(with_llm)}.pt" if cache else None
+    text = _cached(text_path, features).to(device)
     empty = len(pool)  # index of the empty caption in `text`
 
     if (run / "transformer" / "config.json").exists():
@@ -123,7 +133,7 @@ def train_dit(args) -> Path:
     )
     gen = torch.Generator(device).manual_seed(args.seed * 1000 + accelerator.process_index + step)
 
-    deadline = time.time() + 60 * args.time_limit_minutes if args.time_limit_minutes else float("inf")
+    deadline = time.time() + 60 * args.time_limit_minutes if args.time_limit_minutes is not None else float("inf")
     while step < args.max_train_steps:
         out_of_time = time.time() > deadline
         B = args.train_batch_size
@@ -155,6 +165,8 @@ def train_dit(args) -> Path:
         warmup.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        if log is not None:
+            log.add(loss)
         if log is not None and (step % args.log_every == 0 or step == args.max_train_steps or out_of_time):
             log.write(step, loss.item(), warmup.get_last_lr()[0])
             print(f"dit[{args.fusion_type}] step {step} loss {loss.item():.4f}", flush=True)

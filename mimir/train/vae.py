@@ -70,7 +70,7 @@ def train_vae(args) -> Path:
     log = LossLog(run) if accelerator.is_main_process else None
     rng = random.Random(args.seed * 1000 + accelerator.process_index + step)
 
-    deadline = time.time() + 60 * args.time_limit_minutes if args.time_limit_minutes else float("inf")
+    deadline = time.time() + 60 * args.time_limit_minutes if args.time_limit_minutes is not None else float("inf")
     while step < args.max_train_steps:
         out_of_time = time.time() > deadline
         index = [rng.randrange(len(pool)) for _ in range(args.train_batch_size)]
@@ -89,6 +89,8 @@ def train_vae(args) -> Path:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        if log is not None:
+            log.add(loss)
         if log is not None and (step % args.log_every == 0 or step == args.max_train_steps or out_of_time):
             log.write(step, loss.item(), args.learning_rate)
             print(f"vae step {step} loss {loss.item():.4f} l1 {l1.item():.4f} kl {kl.item():.4f}", flush=True)
