@@ -1,6 +1,7 @@
 """Training smoke tests on the CPU: each stage runs, logs, checkpoints and resumes from its checkpoint."""
 
 import csv
+import json
 
 import pytest
 import torch
@@ -66,6 +67,12 @@ def test_vae_then_dit_then_mimir_finetune_with_resume(tmp_path):
     # resuming continues from step 2 to step 4 with the optimizer state, not from scratch
     train_dit(build_parser().parse_args(["dit", "--output-dir", str(base), "--max-train-steps", "4", *common]))
     assert steps_logged(base) == [1, 2, 3, 4]
+    assert json.loads((base / "environment.json").read_text())["packages"]["diffusers"] is not None
+    # the pool latents are cached under the VAE's weights digest: a retrained VAE cannot pick up stale latents
+    from mimir.train.diffusion import weights_digest
+
+    cached = list((tmp_path / "cache").glob("latents_*.pt"))
+    assert [c.name.endswith(f"_vae{weights_digest(vae_run / 'vae')}.pt") for c in cached] == [True]
     resumed = CogVideoXTransformer3DModel.from_pretrained(base / "transformer")
     assert any(not torch.equal(a, b) for a, b in zip(first.parameters(), resumed.parameters()))
 
@@ -105,3 +112,13 @@ def test_loss_log_means_each_interval(tmp_path):
     with (tmp_path / "losses.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [(r["step"], float(r["loss"]), float(r["loss_mean"])) for r in rows] == [("3", 6.0, 3.0), ("4", 0.5, 0.5)]
+
+
+def test_weights_digest_follows_the_weights_not_the_path(tmp_path):
+    from mimir.train.diffusion import weights_digest
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "diffusion_pytorch_model.safetensors").write_bytes(b"weights one")
+    first = weights_digest(tmp_path / "a")
+    (tmp_path / "a" / "diffusion_pytorch_model.safetensors").write_bytes(b"weights two")
+    assert weights_digest(tmp_path / "a") != first

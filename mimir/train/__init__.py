@@ -87,7 +87,7 @@ def export_run(run: str, out: str, fp16: bool) -> None:
                 model = cls(run / name) if cls is load_token_fuser else cls.from_pretrained(run / name)
                 (model.to(torch.float16) if fp16 else model).save_pretrained(tmp / name)
                 names.append(name)
-        for log in ("losses.csv", "args.json", "colour_fidelity.txt"):
+        for log in ("losses.csv", "args.json", "environment.json", "colour_fidelity.txt"):
             if (run / log).exists():
                 shutil.copy(run / log, tmp / log)
                 names.append(log)

@@ -4,7 +4,7 @@ Layout of a run folder:
     <run>/<component>/config.json + diffusion_pytorch_model.safetensors   (save_pretrained; one folder per model)
     <run>/trainer_state.pt                                                 (optimizer, step, RNG; for resuming)
     <run>/losses.csv                                (step, loss, loss_mean, lr, elapsed seconds; see LossLog)
-    <run>/args.json                                                        (the command's arguments)
+    <run>/args.json, environment.json                                      (the command's arguments; machine, versions)
 """
 
 import csv
@@ -64,7 +64,8 @@ class LossLog:
     """Appends `step,loss,loss_mean,lr,seconds` rows to `run/losses.csv` (kept across resumes).
 
     `loss` is the logged step's own loss; `loss_mean` the mean over every step since the previous row. One step's loss
-    swings by +-20% with the sampled timesteps, so two runs are compared on the interval means, not on single steps.
+    varies by 7-13% (one standard deviation, late in the nano runs) with the sampled timesteps and noise, so the
+    interval mean says more about where a run stands than any single step.
     The running sum stays on the device so that logging costs no sync per step.
     """
 
@@ -91,8 +92,12 @@ class LossLog:
 
 
 def write_args(run: Path, args) -> None:
+    """The command's arguments, and the machine and versions it ran on (a figure must say what produced it)."""
+    from mimir.bench.report import environment
+
     run.mkdir(parents=True, exist_ok=True)
     (run / "args.json").write_text(json.dumps(vars(args), indent=2, default=str))
+    (run / "environment.json").write_text(json.dumps(environment(), indent=2))
 
 
 def pack(run: Path, names: list[str], out: Path) -> Path:
