@@ -147,8 +147,19 @@ def main(args: argparse.Namespace) -> None:
     for pipe in (pipes.cogvideox, pipes.mimir):
         pipe.set_progress_bar_config(disable=True)
 
+    from mimir.presets import NANO_ASSETS
+    from mimir.train.diffusion import weights_digest
+
     report: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        # which weights were judged: MIMIR_NANO_ASSETS may point away from the shipped assets/nano/
+        "weights": {
+            "folder": str(NANO_ASSETS),
+            "sha256_12": {
+                name: weights_digest(NANO_ASSETS / name)
+                for name in ("vae", "cogvideox/transformer", "mimir/transformer", "mimir/token_fuser")
+            },
+        },
         "settings": {"num_specs": args.num_specs, "seed": args.seed, "dimensions": DIMENSIONS, **defaults},
         "environment": environment(),
         "load_average_start": os.getloadavg(),

@@ -127,6 +127,11 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _relative(path: str) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shipped", default=str(REPO / "assets" / "nano" / "logs"))
@@ -144,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     report = {
         "command": "python benchmarks/training_repro.py",
-        "inputs": {"shipped": args.shipped, "second_run": args.second_run},
+        "inputs": {"shipped": _relative(args.shipped), "second_run": _relative(args.second_run)},
+        "second_run_provenance": "benchmarks/training_repro/README.md (machine, date, versions, device commands)",
         "window": f"last {WINDOW:.0%} of each stage's steps",
         "results": results,
         "all_within_noise": all(r["within_noise"] for r in results.values()),
