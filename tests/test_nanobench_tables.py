@@ -1,20 +1,10 @@
 """benchmarks/nanobench_tables.py on small synthetic reports in the real `python -m mimir bench` format (fast)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 from mimir.bench.report import aggregate, environment
 
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_tables_module():
-    spec = importlib.util.spec_from_file_location("nanobench_tables", ROOT / "benchmarks" / "nanobench_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .scripts import load_benchmark
 
 
 def video(dimension: str, split: str, i: int, passed: bool) -> dict:
@@ -64,7 +54,7 @@ def report(model: str, passes: dict[tuple[str, str], int], n: int = 4, weights: 
 
 
 def test_markdown_from_synthetic_reports(tmp_path):
-    tables = load_tables_module()
+    tables = load_benchmark("nanobench_tables")
     oc, col = "object_class", "color"
     cog = {(oc, "train"): 3, (oc, "heldout"): 1, (col, "train"): 4, (col, "heldout"): 0}
     mim = {(oc, "train"): 4, (oc, "heldout"): 2, (col, "train"): 4, (col, "heldout"): 4}

@@ -1,22 +1,13 @@
 """benchmarks/training_repro.py on synthetic loss logs in the trainer's losses.csv format (fast)."""
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_module():
-    spec = importlib.util.spec_from_file_location("training_repro", ROOT / "benchmarks" / "training_repro.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .scripts import load_benchmark
 
 
 def write_log(path: Path, losses: np.ndarray, every: int = 10, restart_at: int | None = None) -> None:
@@ -45,7 +36,7 @@ def make_runs(tmp_path, second_offset: float, diverge_at: int = 200):
 
 
 def test_same_recipe_is_within_noise_and_identical_until_divergence(tmp_path):
-    module = load_module()
+    module = load_benchmark("training_repro")
     a, b = make_runs(tmp_path, second_offset=0.0, diverge_at=200)
     out = tmp_path / "r.json"
     assert module.main(["--shipped", str(a), "--second-run", str(b), "--out", str(out)]) == 0
@@ -55,7 +46,7 @@ def test_same_recipe_is_within_noise_and_identical_until_divergence(tmp_path):
 
 
 def test_shifted_losses_are_not_within_noise(tmp_path):
-    module = load_module()
+    module = load_benchmark("training_repro")
     a, b = make_runs(tmp_path, second_offset=0.01, diverge_at=0)
     out = tmp_path / "r.json"
     assert module.main(["--shipped", str(a), "--second-run", str(b), "--out", str(out)]) == 1
@@ -65,7 +56,7 @@ def test_shifted_losses_are_not_within_noise(tmp_path):
 
 
 def test_runs_of_different_length_are_refused(tmp_path):
-    module = load_module()
+    module = load_benchmark("training_repro")
     a, b = make_runs(tmp_path, second_offset=0.0)
     write_log(b / "vae_losses.csv", np.full(300, 0.02))
     with pytest.raises(ValueError, match="ended at step 300, the shipped run at 400"):

@@ -1,0 +1,15 @@
+"""Import a script of `benchmarks/` (not a package) as a module, for its tests."""
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
