@@ -148,7 +148,7 @@ def main(args: argparse.Namespace) -> None:
         pipe.set_progress_bar_config(disable=True)
 
     from mimir.presets import NANO_ASSETS
-    from mimir.train.diffusion import weights_digest
+    from mimir.train.checkpoint import weights_digest
 
     report: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

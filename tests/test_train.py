@@ -69,7 +69,7 @@ def test_vae_then_dit_then_mimir_finetune_with_resume(tmp_path):
     assert steps_logged(base) == [1, 2, 3, 4]
     assert json.loads((base / "environment.json").read_text())["packages"]["diffusers"] is not None
     # the pool latents are cached under the VAE's weights digest: a retrained VAE cannot pick up stale latents
-    from mimir.train.diffusion import weights_digest
+    from mimir.train.checkpoint import weights_digest
 
     cached = list((tmp_path / "cache").glob("latents_*.pt"))
     assert [c.name.endswith(f"_vae{weights_digest(vae_run / 'vae')}.pt") for c in cached] == [True]
@@ -115,7 +115,7 @@ def test_loss_log_means_each_interval(tmp_path):
 
 
 def test_weights_digest_follows_the_weights_not_the_path(tmp_path):
-    from mimir.train.diffusion import weights_digest
+    from mimir.train.checkpoint import weights_digest
 
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "diffusion_pytorch_model.safetensors").write_bytes(b"weights one")

@@ -8,6 +8,7 @@ Layout of a run folder:
 """
 
 import csv
+import hashlib
 import json
 import tarfile
 import time
@@ -89,6 +90,14 @@ class LossLog:
             csv.writer(f).writerow(
                 [step, f"{loss:.6f}", f"{mean:.6f}", f"{lr:.3e}", f"{time.time() - self.start:.1f}"]
             )
+
+
+def weights_digest(folder: str | Path) -> str:
+    """Short sha256 of a model folder's weights: cached latents belong to one VAE, not to whatever sits at a path."""
+    digest = hashlib.sha256()
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def write_args(run: Path, args) -> None:

@@ -10,7 +10,6 @@ fuser + DiT, as the paper does. Every other fusion type (and t5_only itself, the
 fine-tuned from the same starting point with the same budget for the ablation.
 """
 
-import hashlib
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +23,7 @@ from mimir.presets import load_minilm, load_smollm2, nano_scheduler, nano_transf
 from mimir.text_encoding import PromptEncoder
 from mimir.token_fuser import TokenFuser, load_token_fuser
 
-from .checkpoint import LossLog, load_state, save_models, save_state, write_args
+from .checkpoint import LossLog, load_state, save_models, save_state, weights_digest, write_args
 from .data import build_pool, encode_captions, render_items
 
 
@@ -44,14 +43,6 @@ def encode_pool_latents(vae, pool, args, device, generator: torch.Generator) -> 
         z = vae.encode(video).latent_dist.sample(generator) * vae.config.scaling_factor  # (B, C, F_lat, h, w)
         latents.append(z.permute(0, 2, 1, 3, 4).half())  # (B, F_lat, C, h, w)
     return torch.cat(latents)
-
-
-def weights_digest(folder: str | Path) -> str:
-    """Short sha256 of a model folder's weights: cached latents belong to one VAE, not to whatever sits at a path."""
-    digest = hashlib.sha256()
-    for file in sorted(Path(folder).glob("*.safetensors")):
-        digest.update(file.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def _cached(path: Path | None, build):
