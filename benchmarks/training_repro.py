@@ -6,7 +6,7 @@ Inputs: the shipped runs' logs (`assets/nano/logs/<stage>_losses.csv`) and a sec
 scratch (`benchmarks/training_repro/<stage>_losses.csv`, made on the GPU machine by `scripts/nano_reproduce.sh`
 through `scripts/nano_device.sh repro {start,continue,finish}`).
 
-One step's loss varies by 7-13% (one standard deviation) with the sampled timesteps and noise, so single final
+One step's loss varies by 6-13% (one standard deviation) with the sampled timesteps and noise, so single final
 values are not compared on their own. For each stage the window is the last quarter of its steps; in it:
 - the logged single-step losses of both runs are compared with Welch's t-test (difference of means, 95% interval);
 - the shipped run's final loss is placed against the second run's window: its z-score is the distance to the

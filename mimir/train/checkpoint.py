@@ -65,7 +65,7 @@ class LossLog:
     """Appends `step,loss,loss_mean,lr,seconds` rows to `run/losses.csv` (kept across resumes).
 
     `loss` is the logged step's own loss; `loss_mean` the mean over every step since the previous row. One step's loss
-    varies by 7-13% (one standard deviation, late in the nano runs) with the sampled timesteps and noise, so the
+    varies by 6-13% (one standard deviation, late in the nano runs) with the sampled timesteps and noise, so the
     interval mean says more about where a run stands than any single step.
     The running sum stays on the device so that logging costs no sync per step.
     """
