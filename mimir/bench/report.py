@@ -1,16 +1,20 @@
-"""NanoBench reports: aggregation of per-video results, Wilson intervals, a text table, the run's environment.
+"""NanoBench reports: aggregation of per-video results, Wilson intervals, a text table, the run's environment, and
+reading / writing a report (JSON, gzip when the name ends in `.gz`).
 
 `aggregate` and `format_table` are shared by the CLI and by the generators of the published tables
 (benchmarks/NANOBENCH.md, benchmarks/SCORER_VALIDATION.md).
 """
 
+import gzip
 import importlib.metadata
-import math
+import json
 import os
 import platform
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 
 from mimir.world.vocab import DIMENSIONS
 
@@ -18,15 +22,13 @@ from mimir.world.vocab import DIMENSIONS
 QUALITY_KEYS = ("background_consistency", "temporal_flicker", "imaging_quality")
 
 
-def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a pass rate k / n (95% for z = 1.96); (0, 1) when n = 0. Bounds lie in [0, 1]."""
+def wilson_interval(k: int, n: int, confidence_level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a pass rate k / n (`scipy.stats.binomtest(k, n).proportion_ci`); (0, 1) when n = 0,
+    where scipy refuses. Bounds lie in [0, 1]."""
     if n == 0:
         return 0.0, 1.0
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence_level, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def aggregate(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -110,3 +112,27 @@ def environment() -> dict[str, Any]:
     except ImportError:
         env["cuda"] = None
     return env
+
+
+def write_report(report: dict[str, Any], path: str | Path) -> None:
+    """Write a report as JSON; gzip-compressed when `path` ends in `.gz` (a full run holds thousands of videos)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=None if path.suffix == ".gz" else 1)
+    if path.suffix == ".gz":
+        # mtime=0: the same report gives the same bytes
+        with gzip.GzipFile(path, "wb", mtime=0) as f:
+            f.write(text.encode("utf-8"))
+    else:
+        path.write_text(text)
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    """A report written by `write_report` (`.json` or `.json.gz`); ValueError naming the file if it is not one."""
+    path = Path(path)
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    report = json.loads(raw)
+    missing = [k for k in ("settings", "environment", "videos") if k not in report]
+    if missing:
+        raise ValueError(f"{path}: not a NanoBench report (missing {missing})")
+    return report
