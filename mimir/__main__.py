@@ -17,7 +17,7 @@ DELEGATED = {
     "tokens": "mimir.tokens",
     "bench": "mimir.bench.cli",
     "train": "mimir.train",
-    "study": "mimir.study",
+    "study": "mimir.study.analysis",
 }
 
 

@@ -1,17 +1,22 @@
 """One generation with its settings, seconds and peak memory; the CogVideoX-vs-Mimir comparison on one seed."""
 
-import resource
-import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
+import psutil
 import torch
 
 from .pipeline import MimirPipeline
 from .presets import StudioPipelines
 from .video import check_seed, make_generator, to_uint8
+
+
+# (model, step, total): called after each denoising step, e.g. to drive a progress bar labelled "Mimir 12/20".
+StepProgress = Callable[[str, int, int], None]
+RSS_SAMPLE_SECONDS = 0.005
 
 
 @dataclass
@@ -27,25 +32,21 @@ class GenerationSettings:
     num_inference_steps: int = 20
     guidance_scale: float = 4.0
 
-    def validate(self, limits: dict | None = None) -> "GenerationSettings":
-        """Raise ValueError naming the value and the rule; `limits` is `StudioPipelines.limits`."""
-        if not isinstance(self.prompt, str) or not self.prompt.strip():
-            raise ValueError(f"prompt must be non-empty text, got {self.prompt!r}")
-        if not isinstance(self.negative_prompt, str):
-            raise ValueError(f"negative_prompt must be text, got {self.negative_prompt!r}")
+    def validate(self, *pipes: MimirPipeline) -> "GenerationSettings":
+        """Refuse these settings before any model runs: the seed here, every other rule by each pipeline's own
+        `check_inputs` (the one place that knows them). Raises ValueError naming the value and the rule."""
         check_seed(self.seed)
-        if limits:
-            for name in ("num_frames", "height", "width"):
-                value = getattr(self, name)
-                if value not in limits[name]:
-                    raise ValueError(f"{name}={value!r} is not supported: allowed values are {limits[name]}")
-            for name in ("num_inference_steps", "guidance_scale"):
-                lo, hi = limits[name]
-                value = getattr(self, name)
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-                    raise ValueError(f"{name}={value!r} must be in [{lo}, {hi}]")
-            if int(self.num_inference_steps) != self.num_inference_steps:
-                raise ValueError(f"num_inference_steps={self.num_inference_steps!r} must be an integer")
+        for pipe in pipes:
+            pipe.check_inputs(
+                self.prompt,
+                self.height,
+                self.width,
+                self.negative_prompt,
+                ["latents"],
+                num_frames=self.num_frames,
+                num_inference_steps=self.num_inference_steps,
+                guidance_scale=self.guidance_scale,
+            )
         return self
 
     def as_dict(self) -> dict:
@@ -57,16 +58,48 @@ class GenerationResult:
     model: str
     frames: np.ndarray  # (F, H, W, 3) uint8
     seconds: float  # denoising + decoding, text encoding included
-    peak_memory_bytes: int  # CUDA peak on a GPU; process peak RSS on the CPU
+    peak_memory_bytes: int  # the peak of this call only; what is measured is `peak_memory_kind`
+    peak_memory_kind: str  # "CUDA allocated" on a GPU, "process RSS" on the CPU
     settings: GenerationSettings
 
 
-def _peak_memory(device: torch.device) -> int:
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    # ru_maxrss is the process's lifetime peak (KiB on Linux, bytes on macOS): an upper bound for this call.
-    scale = 1 if sys.platform == "darwin" else 1024
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale)
+class PeakMemory:
+    """Peak memory of one call, as a context manager.
+
+    On a GPU: CUDA's peak-allocated counter, reset on entry. On the CPU the kernel keeps only the process's lifetime
+    peak (`ru_maxrss`), which never goes down, so a thread samples the resident set size every 5 ms during the call
+    and keeps the largest; a spike shorter than that can be missed.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.kind = "CUDA allocated" if device.type == "cuda" else "process RSS"
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        process = psutil.Process()
+        while True:
+            self.peak_bytes = max(self.peak_bytes, process.memory_info().rss)
+            if self._stop.wait(RSS_SAMPLE_SECONDS):
+                break
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            self.peak_bytes = int(torch.cuda.max_memory_allocated(self.device))
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak_bytes = max(self.peak_bytes, psutil.Process().memory_info().rss)
 
 
 def initial_latents(pipe: MimirPipeline, settings: GenerationSettings) -> torch.Tensor:
@@ -81,43 +114,55 @@ def initial_latents(pipe: MimirPipeline, settings: GenerationSettings) -> torch.
     return torch.randn(shape, generator=make_generator(settings.seed), dtype=torch.float32)
 
 
+def _step_callback(model: str, total: int, progress: StepProgress) -> Callable:
+    """A diffusers `callback_on_step_end` that reports (model, step, total) and changes nothing."""
+
+    def callback(pipe: MimirPipeline, step: int, timestep: torch.Tensor, callback_kwargs: dict) -> dict:
+        progress(model, step + 1, total)
+        return {}
+
+    return callback
+
+
 def generate(
     pipe: MimirPipeline,
     settings: GenerationSettings,
     model: str = "mimir",
     latents: torch.Tensor | None = None,
-    callback_on_step_end: Callable | None = None,
+    progress: StepProgress | None = None,
 ) -> GenerationResult:
-    """Run one pipeline; frames come back as uint8 (F, H, W, 3)."""
+    """Run one pipeline; frames come back as uint8 (F, H, W, 3). `progress(model, step, total)` after each step."""
     device = pipe._execution_device
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
     latents = initial_latents(pipe, settings) if latents is None else latents
+    callback = None if progress is None else _step_callback(model, settings.num_inference_steps, progress)
     start = time.perf_counter()
-    out = pipe(
-        prompt=settings.prompt,
-        negative_prompt=settings.negative_prompt or None,
-        num_frames=settings.num_frames,
-        height=settings.height,
-        width=settings.width,
-        num_inference_steps=int(settings.num_inference_steps),
-        guidance_scale=float(settings.guidance_scale),
-        generator=make_generator(settings.seed),
-        latents=latents.to(device=device, dtype=pipe.transformer.dtype),
-        output_type="np",
-        callback_on_step_end=callback_on_step_end,
-    )
+    with PeakMemory(device) as memory:
+        out = pipe(
+            prompt=settings.prompt,
+            negative_prompt=settings.negative_prompt or None,
+            num_frames=settings.num_frames,
+            height=settings.height,
+            width=settings.width,
+            num_inference_steps=settings.num_inference_steps,
+            guidance_scale=settings.guidance_scale,
+            generator=make_generator(settings.seed),
+            latents=latents.to(device=device, dtype=pipe.transformer.dtype),
+            output_type="np",
+            callback_on_step_end=callback,
+        )
     seconds = time.perf_counter() - start
-    return GenerationResult(model, to_uint8(out.frames[0]), seconds, _peak_memory(device), settings)
+    return GenerationResult(model, to_uint8(out.frames[0]), seconds, memory.peak_bytes, memory.kind, settings)
 
 
 def compare(
-    pipes: StudioPipelines, settings: GenerationSettings, callback_on_step_end: Callable | None = None
+    pipes: StudioPipelines, settings: GenerationSettings, progress: StepProgress | None = None
 ) -> dict[str, GenerationResult]:
-    """CogVideoX and Mimir on the same prompt, seed and initial latents."""
-    settings.validate(pipes.limits)
+    """CogVideoX and Mimir on the same prompt, seed and initial latents.
+
+    Both pipelines check the settings before either runs: a prompt that only Mimir's LLM branch cannot take must not
+    cost a CogVideoX generation first.
+    """
+    names = ("cogvideox", "mimir")
+    settings.validate(*(pipes.pipeline(name) for name in names))
     latents = initial_latents(pipes.mimir, settings)
-    return {
-        name: generate(pipes.pipeline(name), settings, name, latents, callback_on_step_end)
-        for name in ("cogvideox", "mimir")
-    }
+    return {name: generate(pipes.pipeline(name), settings, name, latents, progress) for name in names}

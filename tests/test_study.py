@@ -1,13 +1,15 @@
 """Study logic: prompt list, trials, vote validation, the CSV store and the aggregation (fast, no models)."""
 
 import csv
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from mimir import study
+from mimir.study import analysis, trials, votes
 
 
 SETTINGS = {
@@ -22,7 +24,7 @@ BALLOT = {"instruction_following": "A", "physics": "tie", "visual_quality": "bot
 
 
 def test_default_study_prompts_load():
-    prompts = study.load_study_prompts()
+    prompts = trials.load_study_prompts()
     assert len(prompts) >= 10
     assert all(p and not p.startswith("#") for p in prompts)
 
@@ -30,17 +32,17 @@ def test_default_study_prompts_load():
 def test_prompt_file_replaceable_and_validated(tmp_path):
     path = tmp_path / "mine.txt"
     path.write_text("# my study\n\na red circle\n  a blue square  \n")
-    assert study.load_study_prompts(path) == ["a red circle", "a blue square"]
+    assert trials.load_study_prompts(path) == ["a red circle", "a blue square"]
     (tmp_path / "empty.txt").write_text("# nothing\n\n")
     with pytest.raises(ValueError, match="empty.txt"):
-        study.load_study_prompts(tmp_path / "empty.txt")
+        trials.load_study_prompts(tmp_path / "empty.txt")
     with pytest.raises(ValueError, match="missing.txt"):
-        study.load_study_prompts(tmp_path / "missing.txt")
+        trials.load_study_prompts(tmp_path / "missing.txt")
 
 
 def test_trials_are_seeded_and_sides_random():
-    a = study.TrialFactory(["p1", "p2", "p3"], seed=7)
-    b = study.TrialFactory(["p1", "p2", "p3"], seed=7)
+    a = trials.TrialFactory(["p1", "p2", "p3"], seed=7)
+    b = trials.TrialFactory(["p1", "p2", "p3"], seed=7)
     ta = [a.new_trial(SETTINGS) for _ in range(40)]
     tb = [b.new_trial(SETTINGS) for _ in range(40)]
     assert [(t.prompt, t.seed, t.model_left) for t in ta] == [(t.prompt, t.seed, t.model_left) for t in tb]
@@ -54,18 +56,23 @@ def test_trials_are_seeded_and_sides_random():
 
 
 @pytest.mark.parametrize(
-    ("criterion", "choice", "needle"),
-    [("physics", "C", "'C'"), ("physics", None, "None"), ("beauty", "A", "'beauty'")],
+    ("ballot", "message"),
+    [
+        ({**BALLOT, "physics": None}, "choose A, B, tie or both bad for Physics"),
+        ({**BALLOT, "physics": ""}, "choose A, B, tie or both bad for Physics"),
+        ({"physics": "A"}, "choose A, B, tie or both bad for Instruction following and Visual quality"),
+        ({**BALLOT, "physics": "C"}, "choice 'C' for Physics is not one of ['A', 'B', 'tie', 'both_bad']"),
+        ({**BALLOT, "beauty": "A"}, "criterion 'beauty' is not one of"),
+    ],
 )
-def test_vote_validation_names_value_and_allowed_set(criterion, choice, needle):
+def test_ballot_errors_say_what_to_do(ballot, message):
     with pytest.raises(ValueError) as err:
-        study.validate_choice(criterion, choice)
-    assert needle in str(err.value)
-    assert "[" in str(err.value)  # the allowed set is listed
+        votes.validate_votes(ballot)
+    assert message in str(err.value)
 
 
-def _trial(**kw) -> study.Trial:
-    t = study.TrialFactory(["a red circle"], seed=0).new_trial(SETTINGS, preset="nano")
+def _trial(**kw) -> trials.Trial:
+    t = trials.TrialFactory(["a red circle"], seed=0).new_trial(SETTINGS, preset="nano")
     t.seconds_left, t.seconds_right = 1.5, 2.25
     for k, v in kw.items():
         setattr(t, k, v)
@@ -73,12 +80,12 @@ def _trial(**kw) -> study.Trial:
 
 
 def test_vote_store_appends_rows_with_header_once(tmp_path):
-    store = study.VoteStore(tmp_path / "votes" / "v.csv")
+    store = votes.VoteStore(tmp_path / "votes" / "v.csv")
     t = _trial(model_left="mimir", model_right="cogvideox")
-    store.append(study.vote_rows(t, BALLOT, session_id="s1", app_version="test"))
-    store.append(study.vote_rows(t, BALLOT, session_id="s1", app_version="test"))
+    store.append(votes.vote_rows(t, BALLOT, session_id="s1", app_version="test"))
+    store.append(votes.vote_rows(t, BALLOT, session_id="s1", app_version="test"))
     lines = (tmp_path / "votes" / "v.csv").read_text().splitlines()
-    assert lines[0].split(",") == list(study.CSV_COLUMNS)
+    assert lines[0].split(",") == list(votes.CSV_COLUMNS)
     assert len(lines) == 7
     df = store.read()
     first = df.iloc[0]
@@ -89,9 +96,9 @@ def test_vote_store_appends_rows_with_header_once(tmp_path):
 
 def test_bad_vote_writes_nothing(tmp_path):
     path = tmp_path / "v.csv"
-    store = study.VoteStore(path)
+    store = votes.VoteStore(path)
     with pytest.raises(ValueError, match="'maybe'"):
-        store.append(study.vote_rows(_trial(), {**BALLOT, "physics": "maybe"}, "s", "test"))
+        store.append(votes.vote_rows(_trial(), {**BALLOT, "physics": "maybe"}, "s", "test"))
     assert not path.exists()
 
 
@@ -99,7 +106,7 @@ def test_foreign_header_is_refused(tmp_path):
     path = tmp_path / "v.csv"
     path.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="header"):
-        study.VoteStore(path).append(study.vote_rows(_trial(), BALLOT, "s", "test"))
+        votes.VoteStore(path).append(votes.vote_rows(_trial(), BALLOT, "s", "test"))
     assert path.read_text() == "a,b\n1,2\n"
 
 
@@ -108,9 +115,9 @@ def test_concurrent_appends_do_not_interleave(tmp_path):
     t = _trial()
 
     def worker():
-        store = study.VoteStore(path)
+        store = votes.VoteStore(path)
         for _ in range(10):
-            store.append(study.vote_rows(t, BALLOT, "s", "test"))
+            store.append(votes.vote_rows(t, BALLOT, "s", "test"))
 
     threads = [threading.Thread(target=worker) for _ in range(6)]
     for th in threads:
@@ -119,9 +126,9 @@ def test_concurrent_appends_do_not_interleave(tmp_path):
         th.join()
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == list(study.CSV_COLUMNS)
+    assert rows[0] == list(votes.CSV_COLUMNS)
     assert len(rows) == 1 + 6 * 10 * 3
-    assert all(len(r) == len(study.CSV_COLUMNS) for r in rows)
+    assert all(len(r) == len(votes.CSV_COLUMNS) for r in rows)
 
 
 def _votes(mimir_wins: int, cog_wins: int, ties: int, criterion="instruction_following") -> pd.DataFrame:
@@ -141,29 +148,53 @@ def _votes(mimir_wins: int, cog_wins: int, ties: int, criterion="instruction_fol
 
 
 def test_table2_shares_and_counts():
-    rep = study.report(_votes(6, 2, 2), n_bootstrap=50)
+    rep = analysis.report(_votes(6, 2, 2), n_bootstrap=50)
     row = rep.table2.set_index("criterion").loc["Instruction following"]
     assert row["Mimir %"] == 60.0 and row["CogVideoX %"] == 20.0 and row["tie %"] == 20.0
     assert row["Mimir decisive %"] == 75.0 and row["votes"] == 10
-    assert rep.table2.set_index("criterion").loc["Physics", "votes"] == 0
+    physics = rep.table2.set_index("criterion").loc["Physics"]
+    assert physics["votes"] == 0 and physics["Mimir %"] == "no votes"  # a blank cell says why
+    assert physics["Mimir decisive %"] == "no decisive votes"
+    # the counts table names criteria and outcomes as Table 2 does
+    assert list(rep.counts.columns) == ["criterion", "CogVideoX", "Mimir", "tie", "both bad", "total"]
+    assert list(rep.counts["criterion"]) == list(rep.table2["criterion"])
     counts = rep.counts.set_index("criterion")
-    assert counts.loc["instruction_following", "mimir"] == 6 and counts.loc["all", "total"] == 10
+    assert counts.loc["Instruction following", "Mimir"] == 6 and counts.loc["All criteria", "total"] == 10
+
+
+def test_only_ties_leave_no_decisive_votes():
+    row = analysis.table2(_votes(0, 0, 4)).set_index("criterion").loc["Instruction following"]
+    assert row["tie %"] == 100.0 and row["Mimir decisive %"] == "no decisive votes"
 
 
 def test_bradley_terry_two_models_matches_win_rate_and_ci_is_seeded():
-    votes = _votes(30, 10, 0)
-    bt1 = study.bradley_terry(votes, n_bootstrap=200, seed=3)
-    bt2 = study.bradley_terry(votes, n_bootstrap=200, seed=3)
+    table = _votes(30, 10, 0)
+    bt1 = analysis.bradley_terry(table, n_bootstrap=200, seed=3)
+    bt2 = analysis.bradley_terry(table, n_bootstrap=200, seed=3)
     pd.testing.assert_frame_equal(bt1, bt2)
     row = bt1[(bt1["criterion"] == "Instruction following") & (bt1["model"] == "Mimir")].iloc[0]
     # two models: strength = P(preferred) = (30 + prior/2) / (40 + prior)
     assert row["strength"] == pytest.approx(30.25 / 40.5, abs=1e-3)
     assert row["ci_low"] < row["strength"] < row["ci_high"]
+    assert row["note"] == ""  # 40 votes: enough for an interval
+
+
+def test_bradley_terry_marks_intervals_from_too_few_votes():
+    bt = analysis.bradley_terry(_votes(5, 3, 1), n_bootstrap=50).set_index(["criterion", "model"])
+    assert bt.loc[("Instruction following", "Mimir"), "votes"] == 9
+    assert bt.loc[("Instruction following", "Mimir"), "note"] == "too few votes for an interval (< 10)"
+    assert bt.loc[("Physics", "Mimir"), "note"] == "no votes"
+    bt10 = analysis.bradley_terry(_votes(5, 3, 2), n_bootstrap=50).set_index(["criterion", "model"])
+    assert bt10.loc[("Instruction following", "Mimir"), "note"] == ""
+    fig = analysis.bradley_terry_figure(bt.reset_index())
+    # no error bar where the interval rests on too few votes
+    assert list(fig.data[0].error_y.array) == [0.0, 0.0, 0.0, 0.0]
+    assert "too few votes" in fig.data[0].hovertext[0]
 
 
 def test_bradley_terry_ties_are_half_wins_and_sweep_is_finite():
-    wins = study._win_matrix(
-        *study._encode_outcomes(
+    wins = analysis._win_matrix(
+        *analysis._encode_outcomes(
             pd.Series(["tie"]).to_numpy(),
             pd.Series(["mimir"]).to_numpy(),
             pd.Series(["cogvideox"]).to_numpy(),
@@ -172,18 +203,33 @@ def test_bradley_terry_ties_are_half_wins_and_sweep_is_finite():
         k=2,
     )
     assert wins.tolist() == [[0.0, 0.5], [0.5, 0.0]]
-    p = study.fit_bradley_terry([[0, 0], [20, 0]])
+    p = analysis.fit_bradley_terry([[0, 0], [20, 0]])
     assert 0.95 < p[1] < 1.0
 
 
 def test_cli_report(tmp_path, capsys):
     path = tmp_path / "v.csv"
-    study.VoteStore(path).append(study.vote_rows(_trial(), BALLOT, "s", "test"))
-    assert study.cli_main(["report", "--votes", str(path), "--bootstrap", "20"]) == 0
+    votes.VoteStore(path).append(votes.vote_rows(_trial(), BALLOT, "s", "test"))
+    assert analysis.cli_main(["report", "--votes", str(path), "--bootstrap", "20"]) == 0
     out = capsys.readouterr().out
     assert "Table 2" in out and "Bradley-Terry" in out and "Instruction following" in out
 
 
 def test_cli_report_missing_file(tmp_path):
     with pytest.raises(SystemExit):
-        study.cli_main(["report", "--votes", str(Path(tmp_path) / "none.csv")])
+        analysis.cli_main(["report", "--votes", str(Path(tmp_path) / "none.csv")])
+
+
+def test_module_cli_report_does_not_load_torch(tmp_path):
+    """`python -m mimir study report` works from the command line without importing torch (~2 s) or gradio."""
+    path = tmp_path / "v.csv"
+    votes.VoteStore(path).append(votes.vote_rows(_trial(), BALLOT, "s", "test"))
+    code = (
+        "import sys; sys.argv = ['mimir', 'study', 'report', '--votes', sys.argv[1], '--bootstrap', '10'];"
+        "from mimir.__main__ import main; rc = main(sys.argv[1:]);"
+        "assert 'torch' not in sys.modules and 'gradio' not in sys.modules, 'heavy import';"
+        "raise SystemExit(rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "3 votes from 1 trials" in out.stdout and "too few votes" in out.stdout
