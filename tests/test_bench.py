@@ -260,3 +260,118 @@ def test_shipped_suites_pair_up():
         strip = [(s.to_dict() | {"prompt": ""}) for s in train]
         assert strip == [(s.to_dict() | {"prompt": ""}) for s in heldout]  # same specs, other wording
         assert sum(a.prompt != b.prompt for a, b in zip(train, heldout)) > 0.9 * len(train)
+
+
+# ---- the CLI's batching, scoring workers, report format and pipeline defaults -------------------------------------
+
+TINY_VIDEO = {"num_frames": 9, "height": 16, "width": 16, "num_inference_steps": 2, "guidance_scale": 3.0}
+
+
+@pytest.fixture(scope="module")
+def tiny_mimir():
+    """The tiny seeded Mimir pipeline of tests/tiny.py, with its fuser moved off its zero init so that the LLM branch
+    changes the video (at init zero-conv outputs zero and the branch could be switched off without any effect)."""
+    import torch
+
+    from mimir.pipeline import MimirPipeline
+    from mimir.presets import load_smollm2_tokenizer
+    from mimir.token_fuser import TokenFuser
+
+    from .tiny import ENCODER_DIM, LLM_DIM, SEQ, tiny_llm, tiny_text_encoder, tiny_video_models
+
+    tokenizer, text_encoder = tiny_text_encoder()
+    llm_tokenizer = load_smollm2_tokenizer()
+    transformer, vae, scheduler = tiny_video_models()
+    torch.manual_seed(0)
+    fuser = TokenFuser(fusion_type="mimir", encoder_dim=ENCODER_DIM, llm_dim=LLM_DIM)
+    with torch.no_grad():
+        for p in fuser.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return MimirPipeline(
+        tokenizer, text_encoder, vae, transformer, scheduler, fuser,
+        llm_tokenizer=llm_tokenizer, llm=tiny_llm(llm_tokenizer), max_sequence_length=SEQ, max_num_frames=17,
+    )  # fmt: skip
+
+
+def test_a_video_does_not_depend_on_its_batch(tiny_mimir):
+    from mimir.bench.cli import generate_batch
+
+    # prompts of different lengths: the LLM branch pads the batch to its longest prompt
+    prompts = ["a red circle", "two blue squares move to the left, then a green cross appears", "a yellow triangle"]
+    seeds = [11, 22, 33]
+    batch = generate_batch(tiny_mimir, prompts, seeds, TINY_VIDEO)  # (3, F, H, W, 3)
+    assert batch.shape == (3, 9, 16, 16, 3)
+    for b in range(3):
+        alone = generate_batch(tiny_mimir, prompts[b : b + 1], seeds[b : b + 1], TINY_VIDEO)[0]  # (F, H, W, 3)
+        np.testing.assert_allclose(batch[b], alone, rtol=0, atol=1e-5)
+    # and the seeds do matter: the same prompt under another seed is another video
+    other = generate_batch(tiny_mimir, prompts[:1], [12], TINY_VIDEO)[0]
+    assert np.abs(other - batch[0]).max() > 1e-3
+
+
+class FakePipes:
+    """What `load_pipelines` returns, holding the tiny pipeline; the defaults are the preset's, not the bench's."""
+
+    def __init__(self, pipe):
+        self.mimir = self.cogvideox = pipe
+        self.trained = False
+        self.defaults = dict(TINY_VIDEO)
+
+    def pipeline(self, model):
+        return getattr(self, model)
+
+
+def test_model_source_uses_pipeline_defaults_and_llm_branch(tiny_mimir, monkeypatch, tmp_path):
+    import mimir.presets
+    from mimir.bench.cli import build_parser, generate_batch, run
+
+    monkeypatch.setattr(mimir.presets, "load_pipelines", lambda **kwargs: FakePipes(tiny_mimir))
+    suite = write_suite(tmp_path / "s.jsonl", [GOOD])
+    on = run(build_parser().parse_args(["--suite", suite, "--model", "mimir"]))
+    off = run(build_parser().parse_args(["--suite", suite, "--model", "mimir", "--llm-branch", "off"]))
+    assert on["settings"]["video"] == TINY_VIDEO and off["settings"]["llm_branch"] == "off"
+    steps = run(build_parser().parse_args(["--suite", suite, "--model", "mimir", "--num-inference-steps", "1"]))
+    assert steps["settings"]["video"] == {**TINY_VIDEO, "num_inference_steps": 1}
+
+    # the flag reaches the pipeline: the source's video is the pipeline's own with llm_branch="off", not "on"
+    from mimir.bench.cli import ModelSource
+
+    spec = load_suites([suite])[suite][0]
+    source = ModelSource(build_parser().parse_args(["--suite", suite, "--model", "mimir", "--llm-branch", "off"]))
+    got = source([spec], [5])[0]
+    want_off = generate_batch(tiny_mimir, [spec.prompt], [5], TINY_VIDEO, llm_branch="off")[0]
+    want_on = generate_batch(tiny_mimir, [spec.prompt], [5], TINY_VIDEO, llm_branch="on")[0]
+    np.testing.assert_array_equal(got, want_off)
+    assert np.abs(want_on - want_off).max() > 1e-4
+
+
+def test_cli_flags_that_need_the_mimir_model(tmp_path, capsys):
+    suite = write_suite(tmp_path / "s.jsonl", [GOOD])
+    assert cli_main(["--suite", suite, "--ground-truth", "--llm-branch", "off"]) == 2
+    assert "--llm-branch='off' applies to --model mimir only" in capsys.readouterr().err
+    assert cli_main(["--suite", suite, "--ground-truth", "--batch-size", "0"]) == 2
+    assert "--batch-size=0: must be >= 1" in capsys.readouterr().err
+    assert cli_main(["--suite", suite, "--ground-truth", "--videos-per-prompt", "0"]) == 2
+
+
+def test_cli_batches_and_workers_change_nothing_and_gzip(tmp_path):
+    from mimir.bench.report import load_report
+
+    lines = [
+        GOOD,
+        GOOD.replace('"a-s1"', '"b-s2"').replace('"color"', '"object_class"', 1),
+        json.dumps({"id": "c-s3", "dimension": "count", "prompt": "three green squares",
+                    "objects": [{"shape": "square", "color": "green", "count": 3}]}),
+    ]  # fmt: skip
+    suite = write_suite(tmp_path / "mix.jsonl", lines)
+    common = ["--suite", suite, "--ground-truth", "--videos-per-prompt", "2"]
+    plain, fast = tmp_path / "plain.json", tmp_path / "fast.json.gz"
+    assert cli_main(common + ["--out", str(plain)]) == 0
+    assert cli_main(common + ["--batch-size", "4", "--workers", "2", "--details", "--out", str(fast)]) == 0
+    a, b = load_report(plain), load_report(fast)
+    assert fast.read_bytes()[:2] == b"\x1f\x8b"  # gzip
+    assert [v["seed"] for v in a["videos"]] == [v["seed"] for v in b["videos"]]  # same order
+    assert set(a["videos"][0]) == {"id", "dimension", "split", "seed", "prompt", "pass", "checks", "quality", "suite"}
+    assert "details" in b["videos"][0]
+    assert [{k: v[k] for k in a["videos"][0]} for v in b["videos"]] == a["videos"]
+    assert a["suites"] == b["suites"] and b["settings"]["workers"] == 2

@@ -2,28 +2,42 @@
 
     python -m mimir.bench --suite prompts/bench/heldout/color.jsonl --model mimir --out report.json
     python -m mimir.bench --suite prompts/bench/train/count.jsonl --ground-truth --limit 20
+    python -m mimir bench $(printf -- '--suite %s ' prompts/bench/*/*.jsonl) --model mimir --videos-per-prompt 2 \
+        --batch-size 16 --workers 8 --llm-branch off --out ft_mimir_llm_off.json.gz
 
-Every suite is validated first; a bad line is named and nothing is generated. The model is loaded through
-`mimir.presets.load_pipelines` only when needed, so scoring ground truth works without the core installed.
+Every suite is validated first; a bad line is named and nothing is generated. Videos are generated `--batch-size`
+prompts per pipeline call, each with its own `torch.Generator` seeded with its video seed, so a video does not depend
+on the batch it lands in; `--workers` processes score them while the next batch is generated. The model is loaded
+through `mimir.presets.load_pipelines` only when needed, and the video settings are the preset's own defaults.
 """
 
 import argparse
-import json
 import sys
 import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from mimir.bench.report import aggregate, environment, format_table
+from mimir.bench.report import aggregate, environment, format_table, write_report
 from mimir.bench.scorer import score_video
 from mimir.bench.suite import load_suites, spec_seed
 from mimir.world.spec import SceneSpec
 
 
-# used when the pipelines publish no `defaults`; the nano world's video size (NANO_WORLD.md)
-FALLBACK_DEFAULTS = {"num_frames": 9, "height": 64, "width": 64, "num_inference_steps": 20, "guidance_scale": 6.0}
+# The renderer's video size for --ground-truth (NANO_WORLD.md): a model run takes the pipeline's own defaults instead.
+GROUND_TRUTH_VIDEO = {"num_frames": 9, "height": 64, "width": 64}
+# What a report keeps of each video; the scorer's bulky `details` only with --details.
+RECORD_KEYS = ("id", "dimension", "split", "seed", "prompt", "pass", "checks", "quality", "suite")
+# Videos generated but not yet scored, per worker: enough to keep the workers busy, bounded so that generation
+# outrunning the scorers cannot fill the memory.
+PENDING_PER_WORKER = 64
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,12 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--ground-truth", action="store_true", help="score the renderer's videos instead of a model's")
     p.add_argument("--fusion-type", default=None, help="token fuser ablation (mimir model only)")
     p.add_argument("--weights", default=None, help="directory of Mimir weights (default: the shipped nano weights)")
+    p.add_argument(
+        "--llm-branch",
+        choices=("on", "off"),
+        default="on",
+        help="'off' zeroes the LLM branch's contribution at inference (mimir model only): its reliance on the branch",
+    )
     p.add_argument("--videos-per-prompt", type=int, default=1, help="videos per spec, each with its own seed")
     p.add_argument("--limit", type=int, default=None, help="score only the first N specs of each suite")
-    p.add_argument("--num-inference-steps", type=int, default=None)
-    p.add_argument("--guidance-scale", type=float, default=None)
+    p.add_argument("--num-inference-steps", type=int, default=None, help="default: the preset's")
+    p.add_argument("--guidance-scale", type=float, default=None, help="default: the preset's")
     p.add_argument("--seed", type=int, default=0, help="offset added to every spec's fixed seed")
-    p.add_argument("--out", default=None, help="write the report JSON here")
+    p.add_argument("--batch-size", type=int, default=1, help="prompts per pipeline call (results do not depend on it)")
+    p.add_argument("--workers", type=int, default=1, help="processes that score videos (1: score in this process)")
+    p.add_argument("--details", action="store_true", help="keep the scorer's per-check details in the report")
+    p.add_argument("--out", default=None, help="write the report JSON here (gzip when it ends in .gz)")
     return p
 
 
@@ -54,85 +77,171 @@ def split_of(path: str) -> str:
     return next((s for s in ("heldout", "train") if s in parts), "")
 
 
+@dataclass(frozen=True)
+class Job:
+    """One video to make and judge."""
+
+    suite: str
+    spec: SceneSpec
+    seed: int
+
+
+def generate_batch(pipe, prompts: list[str], seeds: list[int], video: dict[str, Any], **call_kwargs) -> np.ndarray:
+    """Videos of `prompts` from one pipeline call: (B, F, H, W, 3) float in [0, 1].
+
+    Video b starts from the noise of `torch.Generator().manual_seed(seeds[b])` alone (diffusers draws the latents of
+    a list of generators one by one), so it is the video that prompt and seed give in a batch of one. The generators
+    live on the CPU: the same seed gives the same noise on any device.
+    """
+    if len(prompts) != len(seeds):
+        raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds: one seed per video")
+    out = pipe(
+        prompt=list(prompts),
+        num_frames=video["num_frames"],
+        height=video["height"],
+        width=video["width"],
+        num_inference_steps=video["num_inference_steps"],
+        guidance_scale=video["guidance_scale"],
+        generator=[torch.Generator().manual_seed(s) for s in seeds],
+        output_type="np",
+        **call_kwargs,
+    )
+    return np.asarray(out.frames)  # (B, F, H, W, 3)
+
+
 class GroundTruthSource:
     """Videos from the world's renderer (the scorer's reference)."""
 
-    def __init__(self, defaults: dict[str, Any]):
-        self.defaults = defaults
+    def __init__(self):
+        self.defaults = dict(GROUND_TRUTH_VIDEO)
         self.trained = None
 
-    def __call__(self, spec: SceneSpec, seed: int) -> np.ndarray:
+    def __call__(self, specs: list[SceneSpec], seeds: list[int]) -> np.ndarray:
         from mimir.world.render import render
 
         d = self.defaults
-        return render([spec], [seed], d["num_frames"], d["height"], d["width"])[0].numpy()  # (F, H, W, 3)
+        return render(specs, seeds, d["num_frames"], d["height"], d["width"]).numpy()  # (B, F, H, W, 3)
 
 
 class ModelSource:
-    """Videos from a pipeline of the nano preset (lazy import: the scorer does not need the core)."""
+    """Videos from a pipeline of the nano preset, with the preset's video defaults unless a flag overrides one."""
 
     def __init__(self, args: argparse.Namespace):
-        import torch
-
+        # diffusers and transformers take seconds to import, and the scoring processes re-import this module: load
+        # them only for a model run
         from mimir.presets import load_pipelines
 
-        self.torch = torch
         pipes = load_pipelines(preset="nano", mimir_weights=args.weights, fusion_type=args.fusion_type)
-        self.pipe = getattr(pipes, args.model)
+        self.pipe = pipes.pipeline(args.model)
+        self.pipe.set_progress_bar_config(disable=True)  # one bar per batch would drown the run's own progress lines
         # untrained (random) nano weights are legal but their scores mean nothing: the report says which it was
-        self.trained = getattr(pipes, "trained", None)
-        self.defaults = {**FALLBACK_DEFAULTS, **(getattr(pipes, "defaults", None) or {})}
+        self.trained = pipes.trained
+        if not pipes.defaults:
+            raise ValueError("the preset publishes no video defaults (num_frames, height, width, steps, guidance)")
+        self.defaults = dict(pipes.defaults)
         if args.num_inference_steps is not None:
             self.defaults["num_inference_steps"] = args.num_inference_steps
         if args.guidance_scale is not None:
             self.defaults["guidance_scale"] = args.guidance_scale
+        self.call_kwargs = {"llm_branch": args.llm_branch} if args.model == "mimir" else {}
 
-    def __call__(self, spec: SceneSpec, seed: int) -> np.ndarray:
-        d = self.defaults
-        out = self.pipe(
-            prompt=spec.prompt,
-            num_frames=d["num_frames"],
-            height=d["height"],
-            width=d["width"],
-            num_inference_steps=d["num_inference_steps"],
-            guidance_scale=d["guidance_scale"],
-            generator=self.torch.Generator().manual_seed(seed),
-            output_type="np",
-        )
-        return np.asarray(out.frames)[0]  # (F, H, W, 3)
+    def __call__(self, specs: list[SceneSpec], seeds: list[int]) -> np.ndarray:
+        return generate_batch(self.pipe, [s.prompt for s in specs], seeds, self.defaults, **self.call_kwargs)
+
+
+def record(result: dict[str, Any], job: Job, details: bool) -> dict[str, Any]:
+    """The report's entry of one video: the scorer's verdicts plus where the video came from."""
+    full = {**result, "suite": job.suite, "split": split_of(job.suite), "seed": job.seed, "prompt": job.spec.prompt}
+    return {k: full[k] for k in RECORD_KEYS + (("details",) if details else ())}
+
+
+def scoring_context():
+    """Start method of the scoring processes: a fork server that imported the scorer once (seconds: it pulls in
+    scipy, scikit-image and torch), whose forks then start at once. Not a fork of this process, which may hold CUDA
+    and torch's threads, which a forked child must not inherit."""
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["mimir.bench.scorer"])
+    return context
+
+
+def generate_and_score(
+    jobs: list[Job], source, batch_size: int = 1, workers: int = 1, log=None
+) -> list[dict[str, Any]]:
+    """`score_video` results of every job, in the order of `jobs` whatever the batch size and the worker count.
+
+    Batches are generated here, one after another; with workers > 1 a process pool scores the videos of one batch
+    while the next is generated. `log(done, total)` is called after each batch.
+    """
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    pending: deque[tuple[int, Future]] = deque()
+    pool = ProcessPoolExecutor(workers, mp_context=scoring_context()) if workers > 1 else nullcontext()
+    with pool:
+        for start in range(0, len(jobs), batch_size):
+            batch = jobs[start : start + batch_size]
+            frames = source([j.spec for j in batch], [j.seed for j in batch])  # (B, F, H, W, 3)
+            for i, (job, video) in enumerate(zip(batch, frames), start=start):
+                if workers > 1:
+                    pending.append((i, pool.submit(score_video, video, job.spec)))
+                else:
+                    results[i] = score_video(video, job.spec)
+            while len(pending) > PENDING_PER_WORKER * workers:
+                i, future = pending.popleft()
+                results[i] = future.result()
+            if log is not None:
+                log(start + len(batch), len(jobs))
+        for i, future in pending:
+            results[i] = future.result()
+    return results  # type: ignore[return-value]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Validate suites, generate, score; returns the report (settings, environment, per-suite summaries, videos)."""
-    # 1. Validate every suite before anything is loaded or generated
+    # 1. Validate the arguments and every suite before anything is loaded or generated
+    counts = {"--videos-per-prompt": args.videos_per_prompt, "--batch-size": args.batch_size}
+    counts |= {"--workers": args.workers, "--limit": 1 if args.limit is None else args.limit}
+    for flag, value in counts.items():
+        if value < 1:
+            raise ValueError(f"{flag}={value}: must be >= 1")
+    if args.model != "mimir":
+        if args.fusion_type is not None:
+            raise ValueError(f"--fusion-type={args.fusion_type!r} applies to --model mimir only")
+        if args.llm_branch != "on":
+            raise ValueError(f"--llm-branch={args.llm_branch!r} applies to --model mimir only")
     suites = load_suites(args.suite)
     if args.limit is not None:
         suites = {p: specs[: args.limit] for p, specs in suites.items()}
+    jobs = [
+        Job(path, spec, video_seed(spec, k, args.seed))
+        for path, specs in suites.items()
+        for spec in specs
+        for k in range(args.videos_per_prompt)
+    ]
 
     # 2. Video source
-    if args.ground_truth:
-        source = GroundTruthSource(dict(FALLBACK_DEFAULTS))
-    else:
-        if args.fusion_type is not None and args.model != "mimir":
-            raise ValueError(f"--fusion-type={args.fusion_type!r} applies to --model mimir only")
-        source = ModelSource(args)
+    source = GroundTruthSource() if args.ground_truth else ModelSource(args)
 
     # 3. Generate and score
-    videos: list[dict[str, Any]] = []
     started = time.perf_counter()
-    for path, specs in suites.items():
-        for spec in specs:
-            for k in range(args.videos_per_prompt):
-                seed = video_seed(spec, k, args.seed)
-                result = score_video(source(spec, seed), spec)
-                videos.append({**result, "suite": path, "split": split_of(path), "seed": seed, "prompt": spec.prompt})
+
+    printed = 0
+
+    def log(done: int, total: int) -> None:
+        # about twenty lines per run: enough to see a GPU run's rate, few enough for a test's output
+        nonlocal printed
+        step = max(1, total // 20)
+        if done == total or done // step > printed // step:
+            printed = done
+            print(f"{done}/{total} videos, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+    results = generate_and_score(jobs, source, args.batch_size, args.workers, log)
+    videos = [record(r, job, args.details) for r, job in zip(results, jobs)]
 
     # 4. Summaries per suite file
     summaries = {
         path: {"split": split_of(path), "summary": aggregate([v for v in videos if v["suite"] == path])}
         for path in suites
     }
-    settings = {k: v for k, v in vars(args).items()}
+    settings = dict(vars(args))
     settings["source"] = "ground_truth" if args.ground_truth else args.model
     settings["video"] = source.defaults
     settings["trained_weights"] = source.trained
@@ -148,12 +257,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def cli_main(argv: list[str]) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input)."""
     args = build_parser().parse_args(argv)
-    if args.videos_per_prompt < 1:
-        print(f"error: --videos-per-prompt={args.videos_per_prompt}: must be >= 1", file=sys.stderr)
-        return 2
-    if args.limit is not None and args.limit < 1:
-        print(f"error: --limit={args.limit}: must be >= 1", file=sys.stderr)
-        return 2
     try:
         report = run(args)
     except (ValueError, FileNotFoundError) as e:
@@ -164,7 +267,6 @@ def cli_main(argv: list[str]) -> int:
     for path, s in report["suites"].items():
         print(format_table(s["summary"], title=f"\n{path}" + (f" ({s['split']})" if s["split"] else "")))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=1))
+        write_report(report, args.out)
         print(f"\nreport: {args.out}")
     return 0
