@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -288,6 +288,7 @@ def token_space(
     seed: int = 0,
     random_state: int = 0,
     max_iter: int = 1000,
+    progress: Callable[[float, str], None] | None = None,
 ) -> TokenSpace:
     """All four Fig. 7 panels for ``prompts`` (a, c, d) and ``answer_prompt`` sampled ``k`` times (b).
 
@@ -300,6 +301,7 @@ def token_space(
         seed: seeds the answer sampling of panel (b) (``torch.Generator``), so the answers are reproducible.
         random_state: t-SNE and PCA seed, fixed so a layout is reproducible.
         max_iter: t-SNE iterations (scikit-learn's default 1000; fewer for quick previews and tests).
+        progress: called as ``progress(fraction, stage)`` when each stage starts (encoding, sampling, each t-SNE).
     """
     import torch
 
@@ -307,8 +309,10 @@ def token_space(
     k = check_k(k)
     check_perplexity(perplexity, 10**9)  # range check before any encoding
     answer_prompt = (answer_prompt or "").strip() or prompts[0]
+    report = progress or (lambda fraction, stage: None)
 
     # 1. Encode the prompt set once (deterministic: no answers) -> panels a, c, d.
+    report(0.0, f"encoding {len(prompts)} prompts: encoder, LLM, fuser")
     bundle = pipe.encode_tokens(prompts, llm_answer_tokens=False)
     encoder = token_set("encoder", bundle.encoder_embeds, bundle.encoder_mask, bundle.encoder_token_strs)
     llm = token_set("LLM", bundle.llm_embeds, bundle.llm_mask, bundle.llm_token_strs)
@@ -318,6 +322,7 @@ def token_space(
     llm_norm = token_set("LLM after Norm & Scale", normed, bundle.llm_mask, bundle.llm_token_strs)
 
     # 2. One prompt K times with sampled answers -> panel b.
+    report(0.15, f"sampling {k} answers from the LLM (b)")
     generator = torch.Generator().manual_seed(int(seed))
     sampled = pipe.encode_tokens([answer_prompt] * k, llm_answer_tokens=True, generator=generator)
     q_embeds = getattr(sampled, "query_embeds", None)
@@ -341,7 +346,8 @@ def token_space(
 
     # 4. t-SNE per panel with the same random_state.
     panels = {}
-    for key, (title, sets) in panel_sets.items():
+    for i, (key, (title, sets)) in enumerate(panel_sets.items()):
+        report(0.4 + 0.15 * i, f"t-SNE of panel ({key})")
         points = embed_2d(sets, perplexity, random_state=random_state, panel=key, max_iter=max_iter)
         labels = prompts if key != "b" else [f"run {r}" for r in range(k)]
         points["label"] = [labels[i] if i < len(labels) else str(i) for i in points["index"]]

@@ -1,43 +1,73 @@
-"""Every named API endpoint of app.py through gradio_client, on the nano preset (CPU, offline).
+"""Every named API endpoint of app.py through gradio_client.
 
-The app runs in-process on a free port with a temporary vote CSV; generation uses 2 denoising steps to stay fast.
+The app runs in-process on a free port with a temporary vote CSV. Most tests serve tiny seeded pipelines (the
+components of tests/tiny.py, 16x16 frames, 2 steps): the app's wiring, errors, queue and files do not need trained
+models, and the pipelines' own `check_inputs` still judges every input. One test serves the real nano preset end to
+end (marked slow), where the NanoBench verdicts and the real models matter.
 """
 
 import csv
+import dataclasses
+import logging
+import threading
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from gradio_client import Client
+from moviepy import VideoFileClip
 
-
-gradio_client = pytest.importorskip("gradio_client")
-from gradio_client import Client  # noqa: E402
-
-import app  # noqa: E402
-from mimir import study  # noqa: E402
-from tests.net import free_port  # noqa: E402
+import app
+from mimir import tokens
+from mimir.generation import GenerationSettings, PeakMemory, compare, generate
+from mimir.presets import StudioPipelines, load_smollm2_tokenizer
+from mimir.study import trials, votes
+from tests.net import free_port
+from tests.test_pipeline import make_pipe
+from tests.tiny import SEQ, tiny_llm, tiny_text_encoder
 
 
 pytestmark = pytest.mark.timeout(600)
-FAST_STEPS = 2
+STEPS = 2
+STUDY_PROMPTS = ("a red circle to the left of a blue square", "three yellow triangles")
+LONG_PROMPT = " ".join(["a red circle to the left of a blue square"] * 6)  # ~60 tokens, over the tiny n = 16
 
+
+def tiny_pipes() -> StudioPipelines:
+    """CogVideoX and Mimir on tiny seeded components: 16x16 frames, n = 16 encoder tokens, a random 2-layer LLM."""
+    tokenizer, text_encoder = tiny_text_encoder()
+    llm_tokenizer = load_smollm2_tokenizer()
+    parts = (tokenizer, text_encoder, llm_tokenizer, tiny_llm(llm_tokenizer))
+    defaults = {"num_frames": 9, "height": 16, "width": 16, "num_inference_steps": STEPS, "guidance_scale": 4.0}
+    return StudioPipelines(
+        cogvideox=make_pipe(parts, "t5_only"),
+        mimir=make_pipe(parts, "mimir"),
+        preset="tiny",
+        memory="none",
+        trained=False,
+        defaults=defaults,
+    )
+
+
+def serve(studio: app.Studio):
+    demo = app.build_demo(studio).queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+    return demo, Client(f"http://127.0.0.1:{port}/", verbose=False)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from mimir.presets import load_pipelines
-
     tmp = tmp_path_factory.mktemp("app")
     prompts = tmp / "study.txt"
-    prompts.write_text("# test study\na red circle to the left of a blue square\nthree yellow triangles\n")
-    pipes = load_pipelines("nano")
-    pipes.defaults = {**pipes.defaults, "num_inference_steps": FAST_STEPS}  # study trials use the defaults
-    studio = app.Studio(pipes, votes_path=tmp / "votes" / "votes.csv", study_prompts=prompts, study_seed=0)
-    demo = app.build_demo(studio).queue(default_concurrency_limit=1)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
-    client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    prompts.write_text("# test study\n" + "\n".join(STUDY_PROMPTS) + "\n")
+    studio = app.Studio(
+        tiny_pipes(), votes_path=tmp / "votes" / "votes.csv", study_prompts=prompts, out_dir=tmp / "out", study_seed=0
+    )
+    demo, client = serve(studio)
     yield client, studio
-    client.close() if hasattr(client, "close") else None
+    client.close()
     demo.close()
 
 
@@ -46,6 +76,14 @@ def _csv_rows(path: Path) -> list[dict]:
         return []
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
+
+
+def _files(folder: Path) -> set[Path]:
+    return set(folder.rglob("*")) if folder.exists() else set()
+
+
+def _path(video) -> str:
+    return video["video"] if isinstance(video, dict) else video
 
 
 def test_named_endpoints_exist(served):
@@ -62,62 +100,77 @@ def test_random_seed(served):
 
 def test_generate_returns_both_videos_same_seed(served):
     client, _ = served
-    out = client.predict(
-        "a red circle to the left of a blue square", "", 123, 9, 64, 64, FAST_STEPS, 4.0, api_name="/generate"
-    )
+    out = client.predict("a red circle", "", 123, 9, 16, 16, STEPS, 4.0, api_name="/generate")
     video_cog, video_mimir, info_cog, info_mimir, files_cog, files_mimir, used_seed = out
     assert used_seed == 123
     for video in (video_cog, video_mimir):
-        path = video["video"] if isinstance(video, dict) else video
-        assert Path(path).suffix == ".mp4" and Path(path).stat().st_size > 0
-    assert "CogVideoX" in info_cog and "Mimir" in info_mimir and " s " in info_mimir
-    assert sorted(Path(f).suffix for f in files_mimir) == [".gif", ".mp4"]
-    assert len(files_cog) == 2
+        assert Path(_path(video)).suffix == ".mp4" and Path(_path(video)).stat().st_size > 0
+    assert info_cog.startswith("**CogVideoX**") and info_mimir.startswith("**Mimir**")
+    assert "process RSS during this generation" in info_mimir  # the label says what the figure is
+    assert sorted(Path(f).suffix for f in files_mimir) == [".gif", ".mp4"] and len(files_cog) == 2
 
 
 def test_generate_full_seed_range(served):
     client, _ = served
-    out = client.predict("a green triangle appears", "", app.MAX_SEED, 9, 64, 64, 1, 4.0, api_name="/generate")
+    out = client.predict("a green triangle appears", "", app.MAX_SEED, 9, 16, 16, 1, 4.0, api_name="/generate")
     assert out[-1] == app.MAX_SEED
 
 
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
-        # sliders: Gradio's own range check answers first, with the value and the limit
-        (("a red circle", "", 0, 9, 64, 64, 2, 99.0), ["99", "20"]),
-        (("a red circle", "", 0, 9, 64, 64, 0, 4.0), ["0", "minimum value 1"]),
-        (("a red circle", "", 2**32, 9, 64, 64, 2, 4.0), ["seed", str(2**32)]),
-        (("   ", "", 0, 9, 64, 64, 2, 4.0), ["prompt"]),
-        (("a red circle", "", 0, 12, 64, 64, 2, 4.0), ["12", "[9, 17]"]),
-        (("a red circle", "", 0, 9, 60, 64, 2, 4.0), ["60", "64"]),
+        # sliders and dropdowns: Gradio's own check answers first, with the value and the limit
+        (("a red circle", "", 0, 9, 16, 16, 2, 99.0), ["99", "20"]),
+        (("a red circle", "", 0, 9, 16, 16, 0, 4.0), ["0", "minimum value 1"]),
+        (("a red circle", "", 0, 12, 16, 16, 2, 4.0), ["12", "[9, 17]"]),
+        (("a red circle", "", 0, 9, 20, 16, 2, 4.0), ["20", "[8, 16, 24, 32]"]),
+        # the app's conversion: a fraction is refused, never rounded
+        (("a red circle", "", 1.5, 9, 16, 16, 2, 4.0), ["seed=1.5 must be a whole number"]),
+        # the pipeline's check_inputs, shown as is
+        (("a red circle", "", 2**32, 9, 16, 16, 2, 4.0), ["seed", str(2**32)]),
+        (("   ", "", 0, 9, 16, 16, 2, 4.0), ["prompt"]),
+        ((LONG_PROMPT, "", 0, 9, 16, 16, 2, 4.0), ["tokens long", f"at most {SEQ}"]),
+        (("a red circle", LONG_PROMPT, 0, 9, 16, 16, 2, 4.0), ["negative_prompt", f"at most {SEQ}"]),
     ],
 )
-def test_generate_bad_input_names_value(served, args, needles):
-    client, _ = served
+def test_generate_bad_input_names_value_and_writes_nothing(served, args, needles):
+    client, studio = served
+    before = _files(studio.out_dir)
     with pytest.raises(Exception) as err:
         client.predict(*args, api_name="/generate")
     for needle in needles:
         assert needle in str(err.value), str(err.value)
+    assert _files(studio.out_dir) == before
+
+
+def test_refused_input_logs_one_line_not_a_traceback(served, caplog, capfd):
+    client, _ = served
+    capfd.readouterr()
+    with caplog.at_level(logging.WARNING, logger="mimir.app"), pytest.raises(Exception, match="whole number"):
+        client.predict("a red circle", "", 2.5, 9, 16, 16, 2, 4.0, api_name="/generate")
+    refused = [r for r in caplog.records if r.name == "mimir.app"]
+    assert len(refused) == 1 and "seed=2.5 must be a whole number" in refused[0].getMessage()
+    assert refused[0].exc_info is None
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_tokens(served):
     client, _ = served
     prompts = "a red circle to the left of a blue square\nthree yellow triangles\na green triangle appears"
-    out = client.predict(prompts, "", 3, 5, 0, api_name="/tokens")
-    plot_a, plot_b, plot_c, plot_d, stats, volatility, answers = out
-    for plot in (plot_a, plot_b, plot_c, plot_d):
-        assert plot is not None
-    sources = [row[0] for row in stats["data"]]
-    assert {"encoder", "LLM", "LLM after Norm & Scale", "fused"} <= set(sources)
-    vol = {row[0]: row[1] for row in volatility["data"]}
-    assert vol["query"] == pytest.approx(0, abs=1e-4)
+    *plots, stats, volatility, answers = client.predict(prompts, "", 3, 5, 0, api_name="/tokens")
+    assert len(plots) == 4 and all(plot is not None for plot in plots)
+    assert {"encoder", "LLM", "LLM after Norm & Scale", "fused"} <= {row[0] for row in stats["data"]}
+    assert {row[0] for row in volatility["data"]} == {"query", "answer", "final"}
     assert "Sampled answers" in answers
 
 
 @pytest.mark.parametrize(
     ("args", "needles"),
-    [(("red", "", 3, 90, 0), ["perplexity 90", "which is"]), (("", "", 3, 5, 0), ["no prompts"])],
+    [
+        (("red", "", 3, 90, 0), ["perplexity 90", "which is"]),
+        (("", "", 3, 5, 0), ["no prompts"]),
+        (("red", "", 3, 5, 0.5), ["seed=0.5 must be a whole number"]),
+    ],
 )
 def test_tokens_bad_input(served, args, needles):
     client, _ = served
@@ -133,12 +186,14 @@ def test_trial_vote_results_roundtrip(served):
     before = len(_csv_rows(csv_path))
     trial = client.predict("", api_name="/new_trial")
     trial_id, prompt, seed = trial[0], trial[1], trial[2]
-    assert prompt in ("a red circle to the left of a blue square", "three yellow triangles")
-    assert 0 <= seed <= app.MAX_SEED
+    assert prompt in STUDY_PROMPTS and 0 <= seed <= app.MAX_SEED
     for video in trial[3:5]:
-        path = video["video"] if isinstance(video, dict) else video
-        name = Path(path).name.lower()
+        name = Path(_path(video)).name.lower()
         assert "mimir" not in name and "cogvideox" not in name  # file names must not reveal the side
+        clip = VideoFileClip(_path(video))
+        assert clip.duration >= 2.5, clip.duration  # long enough to judge: 17 frames at 6 fps, not 9 at 8
+        clip.close()
+    assert "2.8 s each" in trial[5]
 
     out = client.predict(trial_id, "A", "tie", "both_bad", api_name="/vote")
     reveal = out[0] if isinstance(out, (list, tuple)) else out  # the button update is not an API output
@@ -146,11 +201,12 @@ def test_trial_vote_results_roundtrip(served):
     rows = _csv_rows(csv_path)
     assert len(rows) == before + 3
     new = rows[-3:]
-    assert {r["criterion"] for r in new} == set(study.CRITERIA)
+    assert {r["criterion"] for r in new} == set(votes.CRITERIA)
     assert all(r["trial_id"] == trial_id and r["seed"] == str(seed) and r["app_version"] for r in new)
     first = next(r for r in new if r["criterion"] == "instruction_following")
     assert first["chosen_model"] == first["model_left"]
-    assert float(first["seconds_left"]) > 0 and first["num_inference_steps"] == str(FAST_STEPS)
+    assert float(first["seconds_left"]) > 0 and first["num_inference_steps"] == str(STEPS)
+    assert first["num_frames"] == "17"
 
     # a second vote on the same trial is refused and writes nothing
     with pytest.raises(Exception, match="already"):
@@ -158,10 +214,12 @@ def test_trial_vote_results_roundtrip(served):
     assert len(_csv_rows(csv_path)) == before + 3
 
     summary, table2, bt, counts, _plot, csv_file = client.predict(api_name="/results")
-    assert f"**{before // 3 + 1} votes" not in summary  # counts rows, not ballots
-    assert f"{before + 3} votes" in summary
+    assert f"{before + 3} votes" in summary  # counts rows, not ballots
     assert table2["headers"][:3] == ["criterion", "CogVideoX %", "Mimir %"]
     assert {row[1] for row in bt["data"]} == {"CogVideoX", "Mimir"}
+    assert "too few votes for an interval (< 10)" in {row[-1] for row in bt["data"]}
+    assert counts["headers"] == ["criterion", "CogVideoX", "Mimir", "tie", "both bad", "total"]
+    assert [row[0] for row in counts["data"]] == [row[0] for row in table2["data"]]  # same names as Table 2
     assert Path(csv_file).read_text().startswith("timestamp_utc,")
 
 
@@ -171,23 +229,34 @@ def test_own_prompt_trial(served):
     assert trial[1] == "a white circle disappears"
 
 
+def test_own_prompt_too_long_is_refused_not_cut(served):
+    client, studio = served
+    before = _files(studio.out_dir)
+    with pytest.raises(Exception) as err:
+        client.predict(LONG_PROMPT, api_name="/new_trial")
+    assert "tokens long" in str(err.value) and f"at most {SEQ}" in str(err.value), str(err.value)
+    assert _files(studio.out_dir) == before  # no video was made of a cut prompt
+
+
 @pytest.mark.parametrize(
-    ("ballot", "needles"),
+    ("ballot", "message"),
     [
-        (("C", "A", "A"), ["C"]),
-        ((None, "A", "A"), ["None", "instruction_following"]),
+        # the radio's own check names the value and the allowed set
+        (("C", "A", "A"), "'C' (type: <class 'str'>) is not in the list of choices: ['A', 'B', 'tie', 'both_bad']"),
+        (("A", None, "A"), "choose A, B, tie or both bad for Physics"),
+        ((None, "A", None), "choose A, B, tie or both bad for Instruction following and Visual quality"),
     ],
 )
-def test_vote_bad_input_writes_nothing(served, ballot, needles):
+def test_vote_bad_input_writes_nothing(served, ballot, message):
     client, studio = served
     trial_id = client.predict("", api_name="/new_trial")[0]
     before = _csv_rows(studio.votes.path)
     with pytest.raises(Exception) as err:
         client.predict(trial_id, *ballot, api_name="/vote")
-    for needle in needles:
-        assert needle in str(err.value), str(err.value)
-    assert "both_bad" in str(err.value) or "both bad" in str(err.value)  # the allowed set is named
+    assert message in str(err.value), str(err.value)
     assert _csv_rows(studio.votes.path) == before
+    client.predict(trial_id, "A", "B", "tie", api_name="/vote")  # the trial is still open after a refused ballot
+    assert len(_csv_rows(studio.votes.path)) == len(before) + 3
 
 
 def test_vote_unknown_trial(served):
@@ -196,3 +265,118 @@ def test_vote_unknown_trial(served):
     with pytest.raises(Exception, match="unknown trial id 'nope'"):
         client.predict("nope", "A", "A", "A", api_name="/vote")
     assert _csv_rows(studio.votes.path) == before
+
+
+def test_model_events_run_one_at_a_time(served, monkeypatch):
+    """/generate, /new_trial and /tokens share one queue slot: no two of them ever run at once."""
+    client, _ = served
+    spans, lock = [], threading.Lock()
+
+    def timed(fn):
+        def wrapper(*args, **kwargs):
+            start = time.monotonic()
+            try:
+                time.sleep(0.5)  # widen each run so an overlap could not go unseen
+                return fn(*args, **kwargs)
+            finally:
+                with lock:
+                    spans.append((start, time.monotonic()))
+
+        return wrapper
+
+    monkeypatch.setattr(app, "_run_compare", timed(app._run_compare))
+    monkeypatch.setattr(tokens, "token_space", timed(tokens.token_space))
+    jobs = [
+        client.submit("a red circle", "", 1, 9, 16, 16, 1, 4.0, api_name="/generate"),
+        client.submit("", api_name="/new_trial"),
+        client.submit("a red circle\na blue square", "", 2, 5, 0, api_name="/tokens"),
+        client.submit("a blue square", "", 2, 9, 16, 16, 1, 4.0, api_name="/generate"),
+    ]
+    for job in jobs:
+        job.result(timeout=300)
+    spans.sort()
+    assert len(spans) == 4
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
+
+
+# ---- adapters, without the server ----------------------------------------------------------------------------------
+
+
+def test_progress_bar_is_labelled_with_model_and_step(served):
+    _, studio = served
+    seen = []
+
+    def progress(fraction, desc=None):
+        seen.append((fraction, desc))
+
+    studio.generate("a red circle", "", 0, 9, 16, 16, STEPS, 4.0, progress=progress)
+    assert [desc for _, desc in seen] == ["CogVideoX 1/2", "CogVideoX 2/2", "Mimir 1/2", "Mimir 2/2"]
+    assert [fraction for fraction, _ in seen] == [0.5, 1.0, 0.5, 1.0]
+
+    # a blind trial's progress names neither the model nor its side
+    seen.clear()
+    studio.new_trial("", progress=progress)
+    assert [desc for _, desc in seen] == [f"video {i} of 2 {s}/2" for i in (1, 2) for s in (1, 2)]
+
+
+def test_peak_memory_is_this_generations_own(served):
+    """A generation that holds 256 MiB more reports a higher peak; the next one, without it, a lower one again."""
+    _, studio = served
+    settings = GenerationSettings(prompt="a red circle", num_frames=9, height=16, width=16, num_inference_steps=2)
+    held = []
+
+    def hog(model, step, total):
+        if step == 1:
+            held.append(np.ones(256 * 2**20, dtype=np.uint8))  # touched pages: resident
+            time.sleep(0.05)  # several samples of the 5 ms sampler
+            held.clear()
+
+    pipe = studio.pipes.mimir
+    with_hog = generate(pipe, settings, progress=hog)
+    without = generate(pipe, settings)
+    assert with_hog.peak_memory_kind == without.peak_memory_kind == "process RSS"
+    assert with_hog.peak_memory_bytes - without.peak_memory_bytes > 200 * 2**20
+    with PeakMemory(pipe._execution_device) as idle:
+        time.sleep(0.02)
+    assert idle.peak_bytes < with_hog.peak_memory_bytes - 200 * 2**20
+
+
+def test_verdict_headline_is_the_whole_spec_then_each_check(served):
+    _, studio = served
+    res = compare(studio.pipes, GenerationSettings(prompt="a red circle", height=16, width=16, num_inference_steps=1))
+    verdicts = {"dimension": "color", "pass": True, "checks": {"object_class": False, "color": True}}
+    text = app._result_markdown("Mimir", res["mimir"], verdicts)
+    assert "NanoBench spec (color): **FAIL**, 1 of 2 checks pass" in text
+    assert text.index("**FAIL**") < text.index("object_class FAIL") < text.index("color pass")
+    all_pass = {**verdicts, "checks": {"object_class": True, "color": True}}
+    assert "**pass**, 2 of 2 checks pass" in app._result_markdown("Mimir", res["mimir"], all_pass)
+
+
+def test_study_frames_are_long_enough_to_judge():
+    assert trials.study_num_frames(9, (9, 17)) == 17 and trials.playback_fps(17) == 6  # nano: 2.8 s, not 1.1 s
+    assert trials.study_num_frames(49, (9, 17, 25, 33, 41, 49)) == 49 and trials.playback_fps(49) == 8  # 5B: 6.1 s
+
+
+# ---- the real nano preset, end to end ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_nano_generate_end_to_end(nano_pipes, tmp_path):
+    """The shipped nano models through the API: both videos, NanoBench verdicts of a parsed prompt, a refused long
+    prompt (n = 32 in nano)."""
+    pipes = dataclasses.replace(nano_pipes, defaults={**nano_pipes.defaults, "num_inference_steps": STEPS})
+    demo, client = serve(app.Studio(pipes, votes_path=tmp_path / "votes.csv", out_dir=tmp_path / "out"))
+    try:
+        out = client.predict(
+            "a red circle to the left of a blue square", "", 7, 9, 64, 64, STEPS, 4.0, api_name="/generate"
+        )
+        for info in out[2:4]:
+            assert "NanoBench spec (spatial_relationship): **" in info and "checks pass" in info
+        frames = VideoFileClip(_path(out[1]))
+        assert frames.size == [256, 256]
+        frames.close()
+        with pytest.raises(Exception, match="at most 32"):
+            client.predict(" ".join(["a red circle"] * 20), "", 7, 9, 64, 64, STEPS, 4.0, api_name="/generate")
+    finally:
+        client.close()
+        demo.close()
