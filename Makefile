@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: install install-dev demo test test-fast browser lint clean
+.PHONY: install install-dev demo test test-fast browser screenshots lint clean
 
 $(RUNTIME): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ browser:
 
 test: $(DEV) browser
 	$(BIN)/python -m pytest -q
+
+# The browser test writes its screenshots to a temporary folder; this target writes them over assets/screenshots/.
+screenshots: $(DEV) browser
+	MIMIR_SCREENSHOTS=assets/screenshots $(BIN)/python -m pytest -q tests/e2e
 
 test-fast: $(DEV)
 	$(BIN)/python -m pytest -q -m "not slow and not e2e"

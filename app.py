@@ -466,9 +466,10 @@ def build_demo(studio: Studio) -> gr.Blocks:
             bt = gr.Dataframe(
                 label=f"Bradley-Terry strengths, bootstrap 95% CI (marked below {analysis.MIN_BOOTSTRAP_VOTES} votes)",
                 interactive=False,
+                elem_id="bt-table",
             )
             bt_plot = gr.Plot(label="Bradley-Terry")
-            counts = gr.Dataframe(label="vote counts", interactive=False)
+            counts = gr.Dataframe(label="vote counts", interactive=False, elem_id="counts-table")
             csv_file = gr.File(label="votes CSV")
 
         # ---- wiring -----------------------------------------------------------------------------------------------

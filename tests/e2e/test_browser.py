@@ -1,22 +1,33 @@
 """End to end in a real browser: Debian's chromium driven by Playwright (python), never Playwright's own browser.
 
-Generates a comparison, computes the token space, plays both study videos to the end, votes, then checks the vote in
-the Results tab and in the CSV. Saves a screenshot of each tab to assets/screenshots/.
+On the shipped nano models: generates a comparison, then checks what a person sees when things go wrong (a
+fractional seed, a prompt longer than the encoder's n tokens, an incomplete vote: each refused with a message that
+says what to do, nothing earlier lost, no "Error" badge on the outputs), that model events queue one at a time, the
+progress labels, the memory label and the verdict order; computes the token space; plays both study videos to the
+end, votes, and checks the vote in the Results tab and in the CSV.
+
+Screenshots of each tab go to a temporary folder; `make screenshots` writes them to assets/screenshots/ instead
+(MIMIR_SCREENSHOTS=folder).
 
     apt-get install -y chromium
     python -m pytest tests/e2e -m e2e
 """
 
 import csv
+import dataclasses
+import os
+import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+import app
 from tests.net import free_port
 
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -28,8 +39,8 @@ CHROMIUM_ARGS = [
 FAST_STEPS = 4
 TIMEOUT_MS = 180_000
 SKIP_REASON = "needs Debian's chromium at /usr/bin/chromium: apt-get install -y chromium"
-
-
+LONG_PROMPT = " ".join(["a red circle to the left of a blue square"] * 5)  # 50 words, over nano's n = 32 tokens
+OUTPUT_BOXES = ("#video-cogvideox", "#video-mimir", "#info-cogvideox", "#info-mimir")
 
 pytestmark = [
     pytest.mark.e2e,
@@ -38,21 +49,24 @@ pytestmark = [
 ]
 
 
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    import app
-    from mimir.presets import load_pipelines
-
+def served(tmp_path_factory, nano_pipes):
     tmp = tmp_path_factory.mktemp("e2e")
-    pipes = load_pipelines("nano")
-    pipes.defaults = {**pipes.defaults, "num_inference_steps": FAST_STEPS}
-    studio = app.Studio(pipes, votes_path=tmp / "votes.csv", study_seed=0)
-    demo = app.build_demo(studio).queue(default_concurrency_limit=1)
+    pipes = dataclasses.replace(nano_pipes, defaults={**nano_pipes.defaults, "num_inference_steps": FAST_STEPS})
+    studio = app.Studio(pipes, votes_path=tmp / "votes.csv", out_dir=tmp / "out", study_seed=0)
+    demo = app.build_demo(studio).queue()
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
     yield f"http://127.0.0.1:{port}/", studio
     demo.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    folder = os.environ.get("MIMIR_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -68,68 +82,153 @@ def page():
         browser.close()
 
 
-def _shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+def _text(page, selector: str) -> str:
+    return page.locator(selector).inner_text()
 
 
-def _play_to_end(page, selector: str) -> None:
-    """Start playback muted (autoplay policy) and wait until the element reports `ended`."""
+def _video_src(page, selector: str) -> str:
+    return page.locator(f"{selector} video").get_attribute("src")
+
+
+def _refused(page, message: str) -> None:
+    """The error toast shows `message`; close it so the next check starts clean."""
+    toast = page.locator(".toast-body", has_text=message)
+    toast.wait_for()
+    toast.locator(".toast-close").click()
+    toast.wait_for(state="detached")
+
+
+def _no_error_badges(page, selectors) -> None:
+    for selector in selectors:
+        assert "Error" not in _text(page, selector), selector
+
+
+def _wait_for_text(page, selector: str, pattern: str) -> str:
+    """Poll the element's text until it matches `pattern` (catches short-lived progress labels)."""
+    handle = page.wait_for_function(
+        "([sel, pat]) => { const el = document.querySelector(sel); const m = el && el.innerText.match(pat);"
+        " return m ? m[0] : null; }",
+        arg=[selector, pattern],
+        polling="raf",
+    )
+    return handle.json_value()
+
+
+def _play_to_end(page, selector: str) -> float:
+    """Start playback muted (autoplay policy), wait until the element reports `ended`; return the clip's seconds."""
     video = page.locator(f"{selector} video")
     video.wait_for(state="attached")
     page.wait_for_function(
         "sel => { const v = document.querySelector(sel + ' video'); return v && v.readyState >= 2; }", arg=selector
     )
+    duration = video.evaluate("v => v.duration")
     video.evaluate("v => { v.muted = true; v.loop = false; return v.play(); }")
     page.wait_for_function("sel => document.querySelector(sel + ' video').ended", arg=selector)
+    return duration
 
 
-def test_full_flow(served, page):
+def test_full_flow(served, page, screenshots, monkeypatch):
     url, studio = served
+    spans, lock = [], threading.Lock()  # when each generation ran, to check that they never overlap
+
+    def timed(*args, **kwargs):
+        start = time.monotonic()
+        out = run_compare(*args, **kwargs)  # a refused input raises here: it ran no model, so it has no span
+        with lock:
+            spans.append((start, time.monotonic()))
+        return out
+
+    run_compare = app._run_compare
+    monkeypatch.setattr(app, "_run_compare", timed)
+
     page.goto(url)
     page.get_by_text("Mimir Studio").first.wait_for()
-    assert "preset" in page.locator("#header").inner_text()
+    assert "preset" in _text(page, "#header")
 
-    # 1. Compare: both videos with the same seed
+    # 1. Compare: both videos with the same seed, one labelled progress bar, this run's memory, the verdict first
     page.get_by_label("prompt", exact=True).fill("a red circle to the left of a blue square")
     page.locator("#generate").click()
+    label = _wait_for_text(page, "#generate-status", r"(CogVideoX|Mimir) \d+/\d+")
+    assert label.endswith(f"/{FAST_STEPS}"), label
     page.locator("#info-mimir").get_by_text("peak memory").wait_for()
     page.locator("#info-cogvideox").get_by_text("peak memory").wait_for()
+    info = _text(page, "#info-mimir")
+    assert "process RSS during this generation" in info
+    verdict = re.search(r"NanoBench spec \(spatial_relationship\): (pass|FAIL), (\d) of (\d) checks pass", info)
+    assert verdict, info
+    assert (verdict[1] == "pass") == (verdict[2] == verdict[3])  # the headline is the whole spec's verdict
+    assert info.index(verdict[0]) < info.index("object_class ")  # then each check
     page.locator("#video-mimir video").wait_for(state="attached")
-    _shot(page, "compare")
+    assert page.locator("#used-seed input").input_value() == "0"
+    videos = {sel: _video_src(page, sel) for sel in ("#video-cogvideox", "#video-mimir")}
+    infos = {sel: _text(page, sel) for sel in ("#info-cogvideox", "#info-mimir")}
+    page.screenshot(path=str(screenshots / "compare.png"), full_page=True)
 
-    # 2. Token space: four interactive plots and the value-range table
+    # 2. Refused inputs: a clear message, nothing earlier lost, no "Error" badge on the outputs
+    page.locator("#seed input").fill("1.5")
+    page.locator("#generate").click()
+    _refused(page, "seed=1.5 must be a whole number")
+    page.locator("#seed input").fill("0")
+    page.get_by_label("prompt", exact=True).fill(LONG_PROMPT)
+    page.locator("#generate").click()
+    _refused(page, "tokens long; this model reads at most 32")
+    assert {sel: _video_src(page, sel) for sel in videos} == videos
+    assert {sel: _text(page, sel) for sel in infos} == infos
+    _no_error_badges(page, OUTPUT_BOXES)
+    assert len(spans) == 1  # neither refused input ran a model
+
+    # 3. Token space: progress through its stages, then four interactive plots and the value-range table
     page.get_by_role("tab", name="Token space").click()
     page.locator("#tokens-run").click()
+    _wait_for_text(page, "#tokens-status", r"encoding \d+ prompts|sampling \d+ answers|t-SNE of panel")
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4")
     page.get_by_text("Sampled answers (panel b)").wait_for()
-    _shot(page, "token_space")
+    page.screenshot(path=str(screenshots / "token_space.png"), full_page=True)
 
-    # 3. User study: votes unlock only after both videos have ended
+    # 4. One generation at a time: a comparison and a study trial requested together run one after the other
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_label("prompt", exact=True).fill("three yellow triangles")
+    page.locator("#generate").click()
     page.get_by_role("tab", name="User study").click()
+    page.locator("#own-prompt textarea, #own-prompt input").first.fill(LONG_PROMPT)
     page.locator("#new-trial").click()
-    page.locator("#trial-id textarea, #trial-id input").first.wait_for()
+    _refused(page, "tokens long; this model reads at most 32")  # the study's own prompt is refused, not cut
+    page.locator("#own-prompt textarea, #own-prompt input").first.fill("")
+    page.locator("#new-trial").click()
     page.wait_for_function(
         "() => { const t = document.querySelector('#trial-id textarea, #trial-id input'); return t && t.value; }"
     )
+    assert len(spans) == 3
+    spans.sort()
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
+
+    # 5. User study: play controls shown, clips long enough to judge, votes unlock only after both videos ended
     trial_id = page.locator("#trial-id textarea, #trial-id input").first.input_value()
     submit = page.locator("#submit-vote")
     assert submit.is_disabled()
-    _play_to_end(page, "#video-a")
+    for side in ("#video-a", "#video-b"):
+        opacity = page.locator(f"{side} .controls").evaluate("el => getComputedStyle(el).opacity")
+        assert opacity == "1", f"{side} hides its play controls"
+    assert _play_to_end(page, "#video-a") >= 2.5
     assert submit.is_disabled()  # one video is not enough
-    _play_to_end(page, "#video-b")
+    assert _play_to_end(page, "#video-b") >= 2.5
     page.wait_for_function("() => !document.querySelector('#submit-vote').disabled")
     page.locator("#vote-instruction").get_by_text("A", exact=True).click()
-    page.locator("#vote-physics").get_by_text("tie", exact=True).click()
     page.locator("#vote-quality").get_by_text("both bad", exact=True).click()
     submit.click()
+    _refused(page, "choose A, B, tie or both bad for Physics")
+    assert not studio.votes.path.exists()
+    page.locator("#vote-physics").get_by_text("tie", exact=True).click()
+    submit.click()
     page.locator("#reveal").get_by_text("Video A was").wait_for()
-    _shot(page, "user_study")
+    page.screenshot(path=str(screenshots / "user_study.png"), full_page=True)
 
-    # 4. Results: the three rows of the ballot, and the CSV on disk
+    # 6. Results: the three rows of the ballot, names as in Table 2, intervals from 1 vote marked, the CSV on disk
     page.get_by_role("tab", name="Results").click()
     page.locator("#results-summary").get_by_text("3 votes").wait_for()
-    _shot(page, "results")
+    _wait_for_text(page, "#bt-table", r"too few votes for an interval \(< 10\)")
+    assert "CogVideoX" in _text(page, "#counts-table") and "Instruction following" in _text(page, "#counts-table")
+    page.screenshot(path=str(screenshots / "results.png"), full_page=True)
 
     with studio.votes.path.open(newline="") as f:
         rows = list(csv.DictReader(f))
