@@ -22,6 +22,7 @@ import logging
 import os
 import random
 import tempfile
+import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -81,7 +82,9 @@ def user_errors(fn: Callable) -> Callable:
         except gr.Error:
             raise
         except ValueError as err:
-            logger.warning("%s refused: %s", fn.__name__, err)
+            # Where it was raised, so that a ValueError from a bug rather than a check can still be found.
+            origin = traceback.extract_tb(err.__traceback__)[-1]
+            logger.warning("%s refused: %s [%s:%d]", fn.__name__, err, Path(origin.filename).name, origin.lineno)
             # gr.Error renders HTML: escape the quoted input (a prompt may hold "<"), keep the quotes readable.
             raise gr.Error(html.escape(str(err), quote=False), title="Input refused", print_exception=False) from None
         except (torch.OutOfMemoryError, MemoryError):

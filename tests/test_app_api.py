@@ -149,7 +149,7 @@ def test_refused_input_logs_one_line_not_a_traceback(served, caplog, capfd):
     with caplog.at_level(logging.WARNING, logger="mimir.app"), pytest.raises(Exception, match="whole number"):
         client.predict("a red circle", "", 2.5, 9, 16, 16, 2, 4.0, api_name="/generate")
     refused = [r for r in caplog.records if r.name == "mimir.app"]
-    assert len(refused) == 1 and "seed=2.5 must be a whole number" in refused[0].getMessage()
+    assert len(refused) == 1 and "seed=2.5 must be a whole number [app.py:" in refused[0].getMessage()
     assert refused[0].exc_info is None
     assert "Traceback" not in capfd.readouterr().err
 
