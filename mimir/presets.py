@@ -16,6 +16,7 @@ import torch
 from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXTransformer3DModel
 
 from .pipeline import GUIDANCE_RANGE, MimirPipeline
+from .text_encoding import LLMBranchConfig
 from .token_fuser import FUSION_TYPES, TokenFuser, load_token_fuser
 
 
@@ -213,8 +214,9 @@ def _nano_video_models(seed: int = 0) -> tuple[AutoencoderKLCogVideoX, CogVideoX
 
 def load_mimir_weights(
     path: str | Path, encoder_dim: int, llm_dim: int, fusion_type: str | None = None
-) -> tuple[CogVideoXTransformer3DModel, TokenFuser]:
-    """A Mimir weights folder: `transformer/` (the fine-tuned DiT) and `token_fuser/`, both diffusers-format.
+) -> tuple[CogVideoXTransformer3DModel, TokenFuser, LLMBranchConfig]:
+    """A Mimir weights folder: `transformer/` (the fine-tuned DiT), `token_fuser/`, both diffusers-format, and
+    `llm_branch.json`, the LLM-branch settings (templates, hidden layers) the fuser was trained with.
 
     Raises ValueError naming the path and the mismatch when the folder is missing, incomplete or built for other
     text models.
@@ -236,13 +238,19 @@ def load_mimir_weights(
             f"mimir_weights={str(path)!r} was built for encoder_dim={fuser.config.encoder_dim}, "
             f"llm_dim={fuser.config.llm_dim}; this preset has encoder_dim={encoder_dim}, llm_dim={llm_dim}"
         )
+    llm_branch = LLMBranchConfig.load(path)
+    if fuser.uses_llm and len(llm_branch.hidden_layers) != fuser.config.num_llm_layers:
+        raise ValueError(
+            f"mimir_weights={str(path)!r}: llm_branch.json takes {len(llm_branch.hidden_layers)} hidden layers, the "
+            f"token_fuser was trained on num_llm_layers={fuser.config.num_llm_layers}"
+        )
     transformer = CogVideoXTransformer3DModel.from_pretrained(path / "transformer", torch_dtype=torch.float32)
     if transformer.config.text_embed_dim != encoder_dim:
         raise ValueError(
             f"mimir_weights={str(path)!r}: transformer text_embed_dim={transformer.config.text_embed_dim} "
             f"does not match encoder_dim={encoder_dim}"
         )
-    return transformer, fuser
+    return transformer, fuser, llm_branch
 
 
 def load_pipelines(
@@ -285,7 +293,7 @@ def load_pipelines(
         parts = _load_nano(mimir_weights, device, fusion_type, llm_quantization or "none")
     else:
         parts = _load_cogvideox_5b(mimir_weights, device, fusion_type, llm_quantization or "8bit")
-    shared, base_transformer, mimir_transformer, fuser, llm_tok, llm, trained, extra = parts
+    shared, base_transformer, mimir_transformer, fuser, llm_branch, llm_tok, llm, trained, extra = parts
 
     cogvideox = MimirPipeline(
         **shared,
@@ -294,7 +302,13 @@ def load_pipelines(
         **extra["cfg"],
     )
     mimir = MimirPipeline(
-        **shared, transformer=mimir_transformer, token_fuser=fuser, llm_tokenizer=llm_tok, llm=llm, **extra["cfg"]
+        **shared,
+        transformer=mimir_transformer,
+        token_fuser=fuser,
+        llm_tokenizer=llm_tok,
+        llm=llm,
+        llm_branch=llm_branch,
+        **extra["cfg"],
     )
     for pipe in (cogvideox, mimir):
         _place(pipe, memory, device)
@@ -326,17 +340,15 @@ def _place(pipe: MimirPipeline, memory: str, device) -> None:
 
 
 def _limits(pipe: MimirPipeline) -> dict:
-    step = 2 * pipe.vae_scale_factor_temporal
-    m = pipe.spatial_multiple
-    max_h = 2 * pipe.transformer.config.sample_height * pipe.vae_scale_factor_spatial
-    max_w = 2 * pipe.transformer.config.sample_width * pipe.vae_scale_factor_spatial
+    """The pipeline's `supported_inputs` as plain lists, for widgets (the pipeline enforces them)."""
+    supported = pipe.supported_inputs
     return {
-        "num_frames": list(range(step + 1, pipe.config.max_num_frames + 1, step)),
-        "height": list(range(m, max_h + 1, m)),
-        "width": list(range(m, max_w + 1, m)),
-        "num_inference_steps": (1, pipe.scheduler.config.num_train_timesteps),
+        "num_frames": list(supported.num_frames),
+        "height": list(supported.height),
+        "width": list(supported.width),
+        "num_inference_steps": supported.num_inference_steps,
         "guidance_scale": GUIDANCE_RANGE,
-        "max_sequence_length": pipe.config.max_sequence_length,
+        "max_sequence_length": supported.max_prompt_tokens,
     }
 
 
@@ -347,11 +359,12 @@ def _load_nano(mimir_weights, device, fusion_type, llm_quantization):
     vae, base_transformer, trained = _nano_video_models()
     weights = mimir_weights or (NANO_ASSETS / "mimir" if trained else None)
     if weights is not None:
-        mimir_transformer, fuser = load_mimir_weights(weights, encoder_dim, llm_dim, fusion_type)
+        mimir_transformer, fuser, llm_branch = load_mimir_weights(weights, encoder_dim, llm_dim, fusion_type)
     else:
         mimir_transformer = base_transformer  # untrained: Mimir starts from CogVideoX-nano, as in the paper
         torch.manual_seed(2)
         fuser = TokenFuser(fusion_type=fusion_type or "mimir", encoder_dim=encoder_dim, llm_dim=llm_dim)
+        llm_branch = LLMBranchConfig.from_file()
     shared = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=nano_scheduler())
     extra = {
         "dims": {"encoder_dim": encoder_dim, "llm_dim": llm_dim},
@@ -364,7 +377,7 @@ def _load_nano(mimir_weights, device, fusion_type, llm_quantization):
             "guidance_scale": 4.0,
         },
     }
-    return shared, base_transformer, mimir_transformer, fuser, llm_tokenizer, llm, trained, extra
+    return shared, base_transformer, mimir_transformer, fuser, llm_branch, llm_tokenizer, llm, trained, extra
 
 
 def _load_cogvideox_5b(mimir_weights, device, fusion_type, llm_quantization):
@@ -380,7 +393,7 @@ def _load_cogvideox_5b(mimir_weights, device, fusion_type, llm_quantization):
     scheduler = CogVideoXDDIMScheduler.from_pretrained(repo, subfolder="scheduler")
     llm_tokenizer, llm = _load_causal_lm("microsoft/Phi-3.5-mini-instruct", device, llm_quantization, dtype=dtype)
     encoder_dim, llm_dim = text_encoder.config.d_model, llm.config.hidden_size
-    mimir_transformer, fuser = load_mimir_weights(mimir_weights, encoder_dim, llm_dim, fusion_type)
+    mimir_transformer, fuser, llm_branch = load_mimir_weights(mimir_weights, encoder_dim, llm_dim, fusion_type)
     mimir_transformer.to(dtype)
     fuser.to(dtype)
     shared = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler)
@@ -389,4 +402,4 @@ def _load_cogvideox_5b(mimir_weights, device, fusion_type, llm_quantization):
         "cfg": {"max_sequence_length": 226, "max_num_frames": 49},
         "defaults": {"num_frames": 49, "height": 480, "width": 720, "num_inference_steps": 50, "guidance_scale": 6.0},
     }
-    return shared, base_transformer, mimir_transformer, fuser, llm_tokenizer, llm, True, extra
+    return shared, base_transformer, mimir_transformer, fuser, llm_branch, llm_tokenizer, llm, True, extra

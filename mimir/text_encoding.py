@@ -9,7 +9,7 @@ prompt for the session.
 import json
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +19,7 @@ import torch
 logger = logging.getLogger(__name__)
 
 BRANCH_TEXTS = Path(__file__).resolve().parent.parent / "prompts" / "llm" / "branch.json"
+LLM_BRANCH_FILE = "llm_branch.json"
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,10 @@ class LLMBranchConfig:
         instructions: the four attribute instructions of the Semantic Stabilizer (objects, colours, layout, time),
             each with a `{prompt}` slot; each yields one instruction token.
         answer_instruction: the request whose sampled reply gives the answer tokens (`llm_answer_tokens=True`).
-        hidden_layer: which hidden state to take; -1 is the last layer after the final norm. Our choice.
+        hidden_layers: which hidden states to take, as indices into the model's `hidden_states` (0 = the embedding
+            output, -1 = the last layer after the final norm). Several layers travel side by side as (.., L, D_llm)
+            and the `TokenFuser` mixes them (`num_llm_layers`, learned softmax weights over normalised layers). Our
+            choice; the paper takes the LLM's output. Saved with the weights (`llm_branch.json`).
         token_selection: `"prompt"` keeps only the hidden states at the user prompt's own tokens (the template's
             system text is the same for every prompt and would fill the n positions); `"all"` keeps the whole template.
         answer_max_new_tokens, answer_temperature, answer_top_p: sampling settings of the answer (explicit, seeded).
@@ -39,14 +43,21 @@ class LLMBranchConfig:
     system_prompt: str
     instructions: tuple[str, ...]
     answer_instruction: str
-    hidden_layer: int = -1
+    hidden_layers: tuple[int, ...] = (-1,)
     token_selection: Literal["prompt", "all"] = "prompt"
     answer_max_new_tokens: int = 24
     answer_temperature: float = 0.8
     answer_top_p: float = 0.95
 
+    def __post_init__(self):
+        if not self.hidden_layers or not all(isinstance(i, int) for i in self.hidden_layers):
+            raise ValueError(f"hidden_layers must be a non-empty tuple of ints, got {self.hidden_layers!r}")
+        if self.token_selection not in ("prompt", "all"):
+            raise ValueError(f"token_selection must be 'prompt' or 'all', got {self.token_selection!r}")
+
     @classmethod
     def from_file(cls, path: str | Path = BRANCH_TEXTS, **overrides) -> "LLMBranchConfig":
+        """The default texts of `prompts/llm/branch.json` (for a new training run), with field overrides."""
         texts = json.loads(Path(path).read_text())
         config = cls(
             system_prompt=texts["system_prompt"],
@@ -55,23 +66,53 @@ class LLMBranchConfig:
         )
         return replace(config, **overrides)
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "LLMBranchConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown LLM-branch settings {sorted(unknown)}; known: {sorted(known)}")
+        values = dict(values)
+        values["instructions"] = tuple(values["instructions"])
+        values["hidden_layers"] = tuple(values.get("hidden_layers", (-1,)))
+        return cls(**values)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write `llm_branch.json` into a weights folder: the settings a trained fuser was trained with."""
+        path = Path(folder) / LLM_BRANCH_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "LLMBranchConfig":
+        """The settings saved beside a trained `token_fuser/`; editing `prompts/llm/branch.json` cannot change them."""
+        path = Path(folder) / LLM_BRANCH_FILE
+        if not path.is_file():
+            raise ValueError(f"{str(path)!r} is missing: a Mimir weights folder must hold the LLM-branch settings")
+        return cls.from_dict(json.loads(path.read_text()))
+
 
 @dataclass
 class TokenBundle:
-    """Everything both branches produce for a batch of B prompts (n = encoder length, a = answer length)."""
+    """Everything both branches produce for a batch of B prompts (n = encoder length, L = LLM layers taken,
+    a = answer length)."""
 
     encoder_embeds: torch.Tensor  # (B, n, D)
     encoder_mask: torch.Tensor  # (B, n)
     encoder_token_strs: list[list[str]]
-    llm_embeds: torch.Tensor | None = None  # (B, n, D_llm), aligned to the encoder's n positions
+    llm_embeds: torch.Tensor | None = None  # (B, n, L, D_llm), aligned to the encoder's n positions
     llm_mask: torch.Tensor | None = None  # (B, n)
     llm_token_strs: list[list[str]] = field(default_factory=list)
-    instruction_embeds: torch.Tensor | None = None  # (B, 4, D_llm)
-    answer_embeds: torch.Tensor | None = None  # (B, a, D_llm), zero-padded
+    instruction_embeds: torch.Tensor | None = None  # (B, 4, L, D_llm)
+    answer_embeds: torch.Tensor | None = None  # (B, a, L, D_llm), zero-padded
     answer_mask: torch.Tensor | None = None  # (B, a)
     answer_token_strs: list[list[str]] = field(default_factory=list)
     answer_texts: list[str] = field(default_factory=list)
-    query_embeds: torch.Tensor | None = None  # (B, n, D_llm), the query tokens alone (before answers are appended)
+    query_embeds: torch.Tensor | None = None  # (B, n, L, D_llm), the query tokens alone (before answers are appended)
     query_mask: torch.Tensor | None = None  # (B, n)
     fused_embeds: torch.Tensor | None = None  # (B, n + k, D), filled by the pipeline
     fused_mask: torch.Tensor | None = None  # (B, n + k)
@@ -105,11 +146,6 @@ def encode_encoder_branch(
         tokenizer.convert_ids_to_tokens(ids[m.bool()]) for ids, m in zip(inputs.input_ids, inputs.attention_mask)
     ]
     return embeds, inputs.attention_mask.to(device), token_strs
-
-
-def count_encoder_tokens(tokenizer, prompt: str) -> int:
-    """Number of encoder tokens of `prompt`, special tokens included (for the truncation warning in the UI)."""
-    return len(tokenizer(prompt, add_special_tokens=True).input_ids)
 
 
 class PromptEncoder:
@@ -198,37 +234,46 @@ class PromptEncoder:
             return bundles
         if self.llm is None:
             raise ValueError("this pipeline has no LLM branch (llm=None); load it with an LLM for this fusion_type")
-        queries = self._llm_hidden([self._chat(p) for p in prompts], prompts)  # B x ((m, D_llm), strs)
-        # One batched pass per instruction: each gives one token per prompt.
-        instructions = torch.stack(
-            [
-                self._llm_last_token([self._chat(t.format(prompt=p)) for p in prompts])
-                for t in self.llm_config.instructions
-            ],
-            dim=1,
-        )  # (B, 4, D_llm)
-        answers: list[tuple[str, torch.Tensor, list[str]]] = []
+        # An empty prompt carries no text: the LLM branch gives it no tokens (mask 0), zero instruction tokens and no
+        # answer. The chat template alone (system prompt + markers) is never encoded as if it were a prompt: it is the
+        # same for every prompt, and CFG's negative prompt and caption dropout would otherwise condition on it.
+        texted = [i for i, p in enumerate(prompts) if p.strip()]
+        L, d = len(self.llm_config.hidden_layers), self._llm_dim()
+        queries: dict[int, tuple[torch.Tensor, list[str]]] = {i: (torch.zeros(0, L, d), []) for i in range(len(prompts))}
+        instructions = torch.zeros(len(prompts), len(self.llm_config.instructions), L, d)  # (B, 4, L, D_llm)
+        if texted:
+            kept = [prompts[i] for i in texted]
+            queries.update(zip(texted, self._llm_hidden([self._chat(p) for p in kept], kept)))  # (m, L, D_llm)
+            # One batched pass per instruction: each gives one token per prompt.
+            instructions[texted] = torch.stack(
+                [self._llm_last_token([self._chat(t.format(prompt=p)) for p in kept]) for t in self.llm_config.instructions],
+                dim=1,
+            )  # (B_text, 4, L, D_llm)
+        answers: dict[int, tuple[str, torch.Tensor, list[str]]] = {}
         if answer_seed is not None:
-            for i, prompt in enumerate(prompts):
+            for i in texted:
                 seed = answer_seed + i if answer_seed >= 0 else int(torch.randint(0, 2**31 - 1, (1,)).item())
-                text = self._sample_answer(prompt, seed)
-                chat = self._chat(self.llm_config.answer_instruction.format(prompt=prompt), text)
-                hidden, answer_strs = self._llm_hidden([chat], [text])[0]  # (a, D_llm)
-                answers.append((text, hidden, answer_strs))
+                text = self._sample_answer(prompts[i], seed)
+                chat = self._chat(self.llm_config.answer_instruction.format(prompt=prompts[i]), text)
+                hidden, answer_strs = self._llm_hidden([chat], [text])[0]  # (a, L, D_llm)
+                answers[i] = (text, hidden, answer_strs)
         for i, bundle in enumerate(bundles):
             query, query_strs = queries[i]
             tokens, token_strs = query, query_strs
-            if answers:
-                text, answer, answer_strs = answers[i]
-                bundle.answer_embeds = answer.unsqueeze(0)  # (1, a, D_llm)
+            if answer_seed is not None:
+                text, answer, answer_strs = answers.get(i, ("", torch.zeros(0, L, d), []))
+                bundle.answer_embeds = answer.unsqueeze(0)  # (1, a, L, D_llm)
                 bundle.answer_mask = torch.ones(1, answer.shape[0], dtype=torch.long)
                 bundle.answer_token_strs, bundle.answer_texts = [answer_strs], [text]
-                tokens, token_strs = torch.cat([query, answer]), query_strs + answer_strs  # (m + a, D_llm)
+                tokens, token_strs = torch.cat([query, answer]), query_strs + answer_strs  # (m + a, L, D_llm)
             bundle.query_embeds, bundle.query_mask, _ = _align(query, query_strs, self.max_sequence_length)
             bundle.llm_embeds, bundle.llm_mask, aligned_strs = _align(tokens, token_strs, self.max_sequence_length)
             bundle.llm_token_strs = [aligned_strs]
-            bundle.instruction_embeds = instructions[i : i + 1]  # (1, 4, D_llm)
+            bundle.instruction_embeds = instructions[i : i + 1]  # (1, 4, L, D_llm)
         return bundles
+
+    def _llm_dim(self) -> int:
+        return self.llm.config.hidden_size
 
     # ---- LLM branch -----------------------------------------------------------------------------------------------
 
@@ -250,12 +295,13 @@ class PromptEncoder:
         offsets = inputs.pop("offset_mapping")  # (B, m, 2)
         device = next(self.llm.parameters()).device
         out = self.llm(**{k: v.to(device) for k, v in inputs.items()}, output_hidden_states=True)
-        hidden = out.hidden_states[self.llm_config.hidden_layer].float().cpu()  # (B, m, D_llm)
+        layers = [out.hidden_states[i] for i in self.llm_config.hidden_layers]  # L x (B, m, D_llm)
+        hidden = torch.stack(layers, dim=2).float().cpu()  # (B, m, L, D_llm)
         return hidden, {"ids": inputs.input_ids, "mask": inputs.attention_mask.bool(), "offsets": offsets}
 
     def _llm_hidden(self, texts: list[str], spans: list[str]) -> list[tuple[torch.Tensor, list[str]]]:
         """Hidden states of each text; with `token_selection="prompt"` only those overlapping the last occurrence of
-        its span (the user's prompt inside the template). One `((m_i, D_llm), token strings)` per text."""
+        its span (the user's prompt inside the template). One `((m_i, L, D_llm), token strings)` per text."""
         hidden, info = self._run_llm(texts)
         results = []
         for i, (text, span) in enumerate(zip(texts, spans)):
@@ -269,7 +315,7 @@ class PromptEncoder:
         return results
 
     def _llm_last_token(self, texts: list[str]) -> torch.Tensor:
-        """The instruction token: hidden state at the last real position of each templated instruction. (B, D_llm)"""
+        """The instruction token: hidden states at the last real position of each templated instruction. (B, L, D_llm)"""
         hidden, info = self._run_llm(texts)
         last = info["mask"].sum(dim=1) - 1  # (B,)
         return hidden[torch.arange(hidden.shape[0]), last]
@@ -294,10 +340,11 @@ class PromptEncoder:
 
 
 def _align(tokens: torch.Tensor, strs: list[str], n: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Truncate or zero-pad (m, D_llm) LLM tokens to the encoder's n positions. Our choice: keep the first n (the
-    prompt's own tokens come first; answers, when present, are cut first). Returns (1, n, D_llm), (1, n), strings."""
-    m, d = tokens.shape
-    out = tokens.new_zeros(n, d)
+    """Truncate or zero-pad (m, L, D_llm) LLM tokens to the encoder's n positions. Our choice: keep the first n (the
+    prompt's own tokens come first; answers, when present, are cut first). Returns (1, n, L, D_llm), (1, n), strings.
+    """
+    m = tokens.shape[0]
+    out = tokens.new_zeros(n, *tokens.shape[1:])
     mask = torch.zeros(n, dtype=torch.long)
     k = min(m, n)
     out[:k], mask[:k] = tokens[:k], 1

@@ -1,8 +1,9 @@
 """The token fuser of Mimir (arXiv 2412.03085, Sec. 3.2, Fig. 3) and the fusion variants of its ablation (Table 3).
 
-Inputs are the encoder tokens `e_t5` (B, n, D), the LLM tokens `h` (B, n, D_llm) already aligned to the encoder's n
-positions, and the LLM's instruction tokens `h_i` (B, 4, D_llm) of the Semantic Stabilizer. The output is the condition
-of the video DiT:
+Inputs are the encoder tokens `e_t5` (B, n, D), the LLM tokens `h` (B, n, L, D_llm) from L hidden layers, already
+aligned to the encoder's n positions, and the LLM's instruction tokens `h_i` (B, 4, L, D_llm) of the Semantic
+Stabilizer. The L layers are first mixed into one (B, n, D_llm) tensor (`mix_llm_layers`; identity for L = 1). The
+output is the condition of the video DiT:
 
     t5_only      e = e_t5                                                     (B, n, D)       baseline CogVideoX
     direct_add   e = e_t5 + P(h)                                              (B, n, D)
@@ -58,6 +59,11 @@ class TokenFuser(ModelMixin, ConfigMixin):
         learnable_tokens_init_std: std of the learnable stabilizer tokens `e_l` at init. Our choice: 0.0 in the
             zero-conv variants (a new branch must not disturb a pretrained DiT) is enforced by `zero_init`; this value
             is used by the variants without zero-conv.
+        num_llm_layers: L, how many LLM hidden layers arrive (`LLMBranchConfig.hidden_layers`). Our choice, not the
+            paper's (which takes the LLM's output): with L > 1 each layer is normalised (parameter-free LayerNorm over
+            channels, so that no layer dominates by its scale) and the layers are mixed with learned softmax weights,
+            initialised uniform. Middle layers of a small LLM carry more of a prompt's meaning than its last layer,
+            which is shaped for next-token prediction (as HunyuanVideo takes `hidden_states[-3]`).
     """
 
     @register_to_config
@@ -71,12 +77,15 @@ class TokenFuser(ModelMixin, ConfigMixin):
         norm_type: Literal["layer_norm", "rms_norm"] = "layer_norm",
         scale_init: float = 0.25,
         learnable_tokens_init_std: float = 0.02,
+        num_llm_layers: int = 1,
     ):
         super().__init__()
         if fusion_type not in _PARTS:
             raise ValueError(f"fusion_type must be one of {FUSION_TYPES}, got {fusion_type!r}")
         if norm_type not in ("layer_norm", "rms_norm"):
             raise ValueError(f"norm_type must be 'layer_norm' or 'rms_norm', got {norm_type!r}")
+        if not isinstance(num_llm_layers, int) or num_llm_layers < 1:
+            raise ValueError(f"num_llm_layers must be an integer >= 1, got {num_llm_layers!r}")
         use_norm, use_zeroconv, use_stabilizer = _PARTS[fusion_type]
         # t5_only has no weights; diffusers reads a module's device and dtype from its tensors, so keep one.
         self.register_buffer("_anchor", torch.zeros(0), persistent=False)
@@ -93,6 +102,8 @@ class TokenFuser(ModelMixin, ConfigMixin):
             self.encoder_zero_conv = nn.Linear(encoder_dim, encoder_dim)  # Z_theta
         if fusion_type != "t5_only":
             self.llm_proj = nn.Linear(llm_dim, encoder_dim)  # Z_beta in zero-conv variants, P otherwise
+            if num_llm_layers > 1:
+                self.layer_logits = nn.Parameter(torch.zeros(num_llm_layers))  # softmax weights of the layer mix
         if use_stabilizer:
             self.instruction_proj = nn.Linear(llm_dim, encoder_dim)  # W_s
             self.learnable_tokens = nn.Parameter(torch.randn(num_instruction_tokens, encoder_dim))  # e_l
@@ -126,6 +137,17 @@ class TokenFuser(ModelMixin, ConfigMixin):
             else:
                 nn.init.normal_(self.learnable_tokens, std=self.config.learnable_tokens_init_std)
 
+    def mix_llm_layers(self, llm_embeds: torch.Tensor) -> torch.Tensor:
+        """(B, m, L, D_llm) -> (B, m, D_llm): the one layer, or the softmax-weighted sum of the normalised layers."""
+        L = self.config.num_llm_layers
+        if llm_embeds.dim() != 4 or llm_embeds.shape[2] != L:
+            raise ValueError(f"LLM tokens must be (B, m, L={L}, D_llm), got {tuple(llm_embeds.shape)}")
+        if L == 1:
+            return llm_embeds[:, :, 0]
+        normed = nn.functional.layer_norm(llm_embeds, llm_embeds.shape[-1:])  # (B, m, L, D_llm)
+        weights = self.layer_logits.softmax(dim=0).to(normed.dtype)  # (L,)
+        return torch.einsum("bmld,l->bmd", normed, weights)  # (B, m, D_llm)
+
     def normalize_llm(self, llm_embeds: torch.Tensor) -> torch.Tensor:
         """Norm & Scale of the LLM tokens, `scale * Norm(h)`; identity for the variants without it. (B, m, D_llm)"""
         if not _PARTS[self.config.fusion_type][0]:
@@ -139,15 +161,18 @@ class TokenFuser(ModelMixin, ConfigMixin):
         llm_embeds: torch.Tensor | None = None,
         llm_mask: torch.Tensor | None = None,
         instruction_embeds: torch.Tensor | None = None,
+        llm_branch: Literal["on", "off"] = "on",
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fuse the two branches.
 
         Args:
             encoder_embeds: `e_t5`, (B, n, D).
             encoder_mask: (B, n), 1 for real tokens.
-            llm_embeds: `h`, (B, n, D_llm), aligned to the n encoder positions (zeros where `llm_mask` is 0).
+            llm_embeds: `h`, (B, n, L, D_llm), aligned to the n encoder positions (zeros where `llm_mask` is 0).
             llm_mask: (B, n).
-            instruction_embeds: `h_i`, (B, 4, D_llm), one token per stabilizer instruction.
+            instruction_embeds: `h_i`, (B, 4, L, D_llm), one token per stabilizer instruction.
+            llm_branch: `"off"` zeroes the LLM branch's contribution, `e_beta` and the stabilizer tokens `e_s`, while
+                keeping the condition's length: an inference-time probe of how much a trained model relies on it.
 
         Returns:
             `(embeds, mask)`: (B, n + k, D) and (B, n + k) with k = 4 for the stabilizer variants, else 0.
@@ -161,12 +186,15 @@ class TokenFuser(ModelMixin, ConfigMixin):
             raise ValueError(
                 f"llm_embeds must be aligned to the encoder's (B, n) = {(B, n)}, got {tuple(llm_embeds.shape)}"
             )
+        if llm_branch not in ("on", "off"):
+            raise ValueError(f"llm_branch must be 'on' or 'off', got {llm_branch!r}")
         dtype = self.llm_proj.weight.dtype
         use_norm, use_zeroconv, _ = _PARTS[self.config.fusion_type]
+        keep = 1.0 if llm_branch == "on" else 0.0
 
-        h = self.normalize_llm(llm_embeds.to(dtype))  # (B, n, D_llm)
+        h = self.normalize_llm(self.mix_llm_layers(llm_embeds.to(dtype)))  # (B, n, D_llm)
         # Padded LLM positions stay out of the sum: the projection's bias would otherwise write into them.
-        e_beta = self.llm_proj(h) * llm_mask.to(dtype).unsqueeze(-1)  # (B, n, D)
+        e_beta = keep * self.llm_proj(h) * llm_mask.to(dtype).unsqueeze(-1)  # (B, n, D)
         e_t5 = encoder_embeds.to(dtype)
         e_theta = e_t5 + self.encoder_zero_conv(e_t5) if use_zeroconv else e_t5  # (B, n, D)
         embeds = e_theta + self.config.alpha * e_beta  # (B, n, D)
@@ -174,12 +202,12 @@ class TokenFuser(ModelMixin, ConfigMixin):
 
         if self.uses_stabilizer:
             if instruction_embeds is None:
-                raise ValueError(f"fusion_type={self.config.fusion_type!r} needs instruction_embeds (B, 4, D_llm)")
+                raise ValueError(f"fusion_type={self.config.fusion_type!r} needs instruction_embeds (B, 4, L, D_llm)")
             k = self.config.num_instruction_tokens
             if instruction_embeds.shape[1] != k:
                 raise ValueError(f"instruction_embeds must hold {k} tokens, got {tuple(instruction_embeds.shape)}")
-            h_i = self.normalize_llm(instruction_embeds.to(dtype))  # (B, 4, D_llm)
-            e_s = self.instruction_proj(h_i) + self.learnable_tokens.unsqueeze(0)  # (B, 4, D)
+            h_i = self.normalize_llm(self.mix_llm_layers(instruction_embeds.to(dtype)))  # (B, 4, D_llm)
+            e_s = keep * (self.instruction_proj(h_i) + self.learnable_tokens.unsqueeze(0))  # (B, 4, D)
             embeds = torch.cat([embeds, e_s], dim=1)  # (B, n + 4, D)
             mask = torch.cat([mask, mask.new_ones(B, k)], dim=1)  # (B, n + 4)
         return embeds, mask

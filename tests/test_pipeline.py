@@ -141,8 +141,12 @@ def test_long_prompt_is_truncated_with_a_warning(parts, caplog):
         ({"height": 20}, "height=20"),
         ({"width": 4096}, "width=4096"),
         ({"num_inference_steps": 0}, "num_inference_steps=0"),
-        ({"guidance_scale": 0.5}, "guidance_scale=0.5"),
-        ({"guidance_scale": 25.0}, "guidance_scale=25.0"),
+        ({"guidance_scale": -1.0}, "guidance_scale=-1.0"),
+        ({"guidance_scale": float("nan")}, "guidance_scale=nan"),
+        ({"max_sequence_length": 999}, "max_sequence_length=999"),
+        ({"llm_branch": "half"}, "llm_branch"),
+        ({"prompt": "a red circle " * 20}, f"tokens long; this model reads at most {SEQ}"),
+        ({"negative_prompt": "blurry " * 40}, f"negative_prompt is .* tokens long; this model reads at most {SEQ}"),
     ],
 )
 def test_bad_call_arguments_name_value_and_rule(parts, override, message):
@@ -164,8 +168,69 @@ def test_batched_answers_are_zero_padded_with_masks(parts):
     batch = pipe.encode_tokens(prompts, llm_answer_tokens=True, generator=torch.Generator().manual_seed(5))
     a = batch.answer_embeds.shape[1]
     lengths = batch.answer_mask.sum(dim=1).tolist()
-    assert batch.answer_embeds.shape == (2, a, LLM_DIM) and max(lengths) == a
+    assert batch.answer_embeds.shape == (2, a, 1, LLM_DIM) and max(lengths) == a
     assert [len(s) for s in batch.answer_token_strs] == lengths
     for i, n in enumerate(lengths):
         assert batch.answer_embeds[i, n:].abs().sum() == 0
         assert batch.answer_embeds[i, :n].abs().sum() > 0
+
+
+def test_empty_prompt_never_conditions_on_the_chat_template(parts):
+    """The empty text (CFG's negative prompt, caption dropout) gets no LLM tokens and zero instruction tokens; the
+    system prompt of the template is never encoded as if it were a prompt."""
+    pipe = make_pipe(parts)
+    bundle = pipe.encode_tokens(["a red circle", "", "   "])
+    assert bundle.llm_mask[0].sum() > 0
+    assert bundle.llm_mask[1:].sum() == 0 and bundle.llm_embeds[1:].abs().sum() == 0
+    assert bundle.instruction_embeds[1:].abs().sum() == 0 and bundle.instruction_embeds[0].abs().sum() > 0
+    # the encoder branch still runs on the empty text, as CogVideoX does for its negative prompt
+    assert bundle.encoder_mask[1].sum() > 0
+    # and answers are not sampled for it
+    answers = pipe.encode_tokens(["a red circle", ""], llm_answer_tokens=True, generator=torch.Generator().manual_seed(1))
+    assert answers.answer_texts[1] == "" and answers.answer_mask[1].sum() == 0
+
+
+def test_hidden_layers_travel_side_by_side(parts):
+    """Several LLM layers arrive as (B, n, L, D_llm); the first and the last differ (they are not copies)."""
+    from mimir.text_encoding import LLMBranchConfig
+
+    tokenizer, text_encoder, llm_tokenizer, llm = parts
+    transformer, vae, scheduler = tiny_video_models()
+    fuser = TokenFuser(fusion_type="mimir", encoder_dim=ENCODER_DIM, llm_dim=LLM_DIM, num_llm_layers=2)
+    branch = LLMBranchConfig.from_file(hidden_layers=(1, -1))
+    pipe = MimirPipeline(
+        tokenizer, text_encoder, vae, transformer, scheduler, fuser, llm_tokenizer, llm, llm_branch=branch,
+        max_sequence_length=SEQ, max_num_frames=17,
+    )  # fmt: skip
+    bundle = pipe.encode_tokens(["two red circles"])
+    assert bundle.llm_embeds.shape == (1, SEQ, 2, LLM_DIM) and bundle.instruction_embeds.shape == (1, 4, 2, LLM_DIM)
+    m = bundle.llm_mask[0].bool()
+    assert not torch.allclose(bundle.llm_embeds[0, m, 0], bundle.llm_embeds[0, m, 1])
+    frames = pipe("two red circles", generator=torch.Generator().manual_seed(0), **CALL).frames
+    assert frames.shape == (1, 9, 16, 16, 3)
+    with pytest.raises(ValueError, match=r"2 hidden layers \(1, -1\).*num_llm_layers=1"):
+        MimirPipeline(
+            tokenizer, text_encoder, vae, transformer, scheduler, TokenFuser(encoder_dim=ENCODER_DIM, llm_dim=LLM_DIM),
+            llm_tokenizer, llm, llm_branch=branch, max_sequence_length=SEQ,
+        )  # fmt: skip
+
+
+def test_llm_branch_off_changes_a_trained_mimir_only_through_the_llm(parts):
+    pipe = make_pipe(parts)
+    with torch.no_grad():
+        for p in pipe.token_fuser.parameters():
+            p.normal_(std=0.2)
+    run = lambda **kw: pipe("a red circle", generator=torch.Generator().manual_seed(3), **CALL, **kw).frames  # noqa: E731
+    on, off = run(), run(llm_branch="off")
+    assert not np.array_equal(on, off)
+    np.testing.assert_array_equal(on, run(llm_branch="on"))
+
+
+def test_overlapping_calls_share_no_state(parts):
+    """Each call encodes its own prompt: nothing of one call is left on the pipeline for the next."""
+    pipe = make_pipe(parts)
+    generator = torch.Generator().manual_seed(0)
+    pipe("a red circle", generator=generator, llm_answer_tokens=True, **CALL)
+    # (diffusers' parent keeps its own loop counters such as `_guidance_scale`; ours keeps nothing of a call)
+    assert not any(v is generator or v is True for k, v in vars(pipe).items() if not k.startswith("_guid"))
+    assert not {"_llm_answer_tokens", "_answer_generator"} & set(vars(pipe))

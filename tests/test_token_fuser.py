@@ -1,26 +1,71 @@
-"""TokenFuser: shapes and masks of every fusion_type, identity at init, save/load."""
+"""TokenFuser: every fusion_type against the module docstring's equations, the layer mix, the LLM-branch switch,
+shapes and masks, identity at init, save/load."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mimir.token_fuser import FUSION_TYPES, TokenFuser
 
 
-B, n, D, D_LLM = 2, 7, 16, 24
+B, n, L, D, D_LLM = 2, 7, 1, 16, 24
 
 
-def inputs(seed: int = 0):
+def inputs(seed: int = 0, layers: int = L):
     g = torch.Generator().manual_seed(seed)
     e_t5 = torch.randn(B, n, D, generator=g) * 0.3
     enc_mask = torch.ones(B, n, dtype=torch.long)
     enc_mask[1, 5:] = 0
     # LLM features are large and wide-ranged (the paper's motivation for Norm & Scale)
-    h = torch.randn(B, n, D_LLM, generator=g) * 8.0
+    h = torch.randn(B, n, layers, D_LLM, generator=g) * 8.0
     llm_mask = torch.ones(B, n, dtype=torch.long)
     llm_mask[0, 4:] = 0
-    h = h * llm_mask.unsqueeze(-1)
-    h_i = torch.randn(B, 4, D_LLM, generator=g) * 8.0
+    h = h * llm_mask.view(B, n, 1, 1)
+    h_i = torch.randn(B, 4, layers, D_LLM, generator=g) * 8.0
     return e_t5, enc_mask, h, llm_mask, h_i
+
+
+def randomized(fuser: TokenFuser, seed: int = 1) -> TokenFuser:
+    """Every parameter drawn at random, so that zero-initialised parts cannot hide a wrong equation."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in fuser.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+    return fuser
+
+
+def expected(fuser: TokenFuser, e_t5, h, llm_mask, h_i) -> torch.Tensor:
+    """The module docstring's equations, written out by hand."""
+    t = fuser.config.fusion_type
+    if t == "t5_only":
+        return e_t5
+    norm = t in ("norm", "norm_ss", "mimir")
+    zero = t in ("zeroconv", "zeroconv_ss", "mimir")
+    ss = t in ("norm_ss", "zeroconv_ss", "mimir")
+
+    def prep(x):  # (B, m, 1, D_llm) -> (B, m, D_llm), then scale * LayerNorm(x) where the variant has it
+        x = x[:, :, 0]
+        return fuser.llm_scale * F.layer_norm(x, x.shape[-1:]) if norm else x
+
+    P = fuser.llm_proj
+    e_beta = (prep(h) @ P.weight.T + P.bias) * llm_mask.unsqueeze(-1)
+    e_theta = e_t5 + e_t5 @ fuser.encoder_zero_conv.weight.T + fuser.encoder_zero_conv.bias if zero else e_t5
+    e = e_theta + fuser.config.alpha * e_beta
+    if ss:
+        W = fuser.instruction_proj
+        e_s = prep(h_i) @ W.weight.T + W.bias + fuser.learnable_tokens
+        e = torch.cat([e, e_s], dim=1)
+    return e
+
+
+@pytest.mark.parametrize("fusion_type", FUSION_TYPES)
+def test_each_fusion_type_computes_its_equation(fusion_type):
+    fuser = randomized(TokenFuser(fusion_type=fusion_type, encoder_dim=D, llm_dim=D_LLM, alpha=0.7))
+    e_t5, enc_mask, h, llm_mask, h_i = inputs()
+    out, _ = fuser(e_t5, enc_mask, h, llm_mask, h_i)
+    want = expected(fuser, e_t5, h, llm_mask, h_i)
+    assert out.shape == want.shape
+    torch.testing.assert_close(out, want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("fusion_type", FUSION_TYPES)
@@ -35,6 +80,48 @@ def test_shapes_and_masks(fusion_type):
     assert torch.equal(mask[:, :n], enc_mask)  # the encoder's mask travels with the fused tokens
     assert mask[:, n:].eq(1).all()
     assert fuser.num_extra_tokens == k
+
+
+def test_layer_mix_is_a_softmax_over_normalised_layers():
+    fuser = randomized(TokenFuser(fusion_type="mimir", encoder_dim=D, llm_dim=D_LLM, num_llm_layers=3))
+    _, _, h, _, _ = inputs(layers=3)
+    h = h * torch.tensor([1.0, 50.0, 0.01]).view(1, 1, 3, 1)  # layers of very different scales
+    w = fuser.layer_logits.softmax(0)
+    want = sum(w[i] * F.layer_norm(h[:, :, i], (D_LLM,)) for i in range(3))
+    torch.testing.assert_close(fuser.mix_llm_layers(h), want)
+    # the weights are learned: a loss on the mix reaches the logits
+    fuser.mix_llm_layers(h).sum().backward()
+    assert fuser.layer_logits.grad is not None and fuser.layer_logits.grad.abs().sum() > 0
+
+
+def test_one_layer_is_passed_through_unnormalised():
+    fuser = TokenFuser(fusion_type="zeroconv", encoder_dim=D, llm_dim=D_LLM)
+    _, _, h, _, _ = inputs()
+    assert torch.equal(fuser.mix_llm_layers(h), h[:, :, 0])
+    assert not hasattr(fuser, "layer_logits")
+
+
+def test_wrong_number_of_layers_is_named():
+    fuser = TokenFuser(fusion_type="mimir", encoder_dim=D, llm_dim=D_LLM, num_llm_layers=3)
+    e_t5, enc_mask, h, llm_mask, h_i = inputs(layers=2)
+    with pytest.raises(ValueError, match=r"L=3.*\(2, 7, 2, 24\)"):
+        fuser(e_t5, enc_mask, h, llm_mask, h_i)
+    with pytest.raises(ValueError, match="num_llm_layers"):
+        TokenFuser(fusion_type="mimir", encoder_dim=D, llm_dim=D_LLM, num_llm_layers=0)
+
+
+@pytest.mark.parametrize("fusion_type", ["direct_add", "norm_ss", "zeroconv", "mimir"])
+def test_llm_branch_off_leaves_the_encoder_part_alone(fusion_type):
+    fuser = randomized(TokenFuser(fusion_type=fusion_type, encoder_dim=D, llm_dim=D_LLM))
+    e_t5, enc_mask, h, llm_mask, h_i = inputs()
+    on, _ = fuser(e_t5, enc_mask, h, llm_mask, h_i)
+    off, mask = fuser(e_t5, enc_mask, h, llm_mask, h_i, llm_branch="off")
+    e_theta = e_t5 + fuser.encoder_zero_conv(e_t5) if hasattr(fuser, "encoder_zero_conv") else e_t5
+    torch.testing.assert_close(off[:, :n], e_theta)  # e_beta zeroed
+    assert off[:, n:].eq(0).all() and off.shape == on.shape and mask.shape[1] == on.shape[1]  # e_s zeroed, kept
+    assert not torch.allclose(on, off)
+    with pytest.raises(ValueError, match="'half'"):
+        fuser(e_t5, enc_mask, h, llm_mask, h_i, llm_branch="half")
 
 
 @pytest.mark.parametrize("fusion_type", ["zeroconv", "zeroconv_ss", "mimir"])
@@ -73,7 +160,7 @@ def test_norm_and_scale_brings_llm_tokens_into_encoder_range():
     torch.manual_seed(0)
     fuser = TokenFuser(fusion_type="mimir", encoder_dim=D, llm_dim=D_LLM, scale_init=0.25)
     _, _, h, llm_mask, _ = inputs()
-    normed = fuser.normalize_llm(h)[llm_mask.bool()]
+    normed = fuser.normalize_llm(h[:, :, 0])[llm_mask.bool()]
     assert h.abs().max() > 5.0
     assert normed.std(dim=-1).sub(0.25).abs().max() < 0.02
     assert normed.abs().max() < 1.5
@@ -81,14 +168,14 @@ def test_norm_and_scale_brings_llm_tokens_into_encoder_range():
 
 def test_save_load_round_trip(tmp_path):
     torch.manual_seed(0)
-    fuser = TokenFuser(fusion_type="mimir", encoder_dim=D, llm_dim=D_LLM, alpha=0.5, norm_type="rms_norm")
-    with torch.no_grad():
-        for p in fuser.parameters():
-            p.normal_()
+    fuser = TokenFuser(
+        fusion_type="mimir", encoder_dim=D, llm_dim=D_LLM, alpha=0.5, norm_type="rms_norm", num_llm_layers=2
+    )
+    randomized(fuser)
     fuser.save_pretrained(tmp_path / "fuser")
     loaded = TokenFuser.from_pretrained(tmp_path / "fuser")
-    assert loaded.config.alpha == 0.5 and loaded.config.norm_type == "rms_norm"
-    args = inputs()
+    assert loaded.config.alpha == 0.5 and loaded.config.norm_type == "rms_norm" and loaded.config.num_llm_layers == 2
+    args = inputs(layers=2)
     assert torch.equal(fuser(*args)[0], loaded(*args)[0])
 
 

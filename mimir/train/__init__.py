@@ -34,6 +34,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        layers = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated layer indices such as 6,12,-1") from None
+    return layers
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mimir train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -54,6 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     dit.add_argument("--max-sequence-length", type=int, default=32, help="n, the encoder length")
     dit.add_argument("--encode-batch-size", type=int, default=256)
     dit.add_argument("--cache-dir", default=None, help="keep pool latents and text features here between runs")
+    dit.add_argument(
+        "--llm-hidden-layers",
+        type=_layers,
+        default=(-1,),
+        help="LLM hidden layers the branch takes, comma-separated (e.g. 6,12,18,-1); several are mixed by the fuser",
+    )
+    dit.add_argument(
+        "--encoder-dropout",
+        type=float,
+        default=0.0,
+        help="share of captions whose encoder tokens are replaced by the empty caption's (LLM branch alone)",
+    )
     export = sub.add_parser("export", help="pack a run's models (fp16 optional) and logs into one tar")
     export.add_argument("--run", required=True)
     export.add_argument("--out", required=True, help="output .tar")
@@ -87,7 +107,7 @@ def export_run(run: str, out: str, fp16: bool) -> None:
                 model = cls(run / name) if cls is load_token_fuser else cls.from_pretrained(run / name)
                 (model.to(torch.float16) if fp16 else model).save_pretrained(tmp / name)
                 names.append(name)
-        for log in ("losses.csv", "args.json", "environment.json", "colour_fidelity.txt"):
+        for log in ("llm_branch.json", "losses.csv", "args.json", "environment.json", "colour_fidelity.txt"):
             if (run / log).exists():
                 shutil.copy(run / log, tmp / log)
                 names.append(log)

@@ -10,6 +10,8 @@ fuser + DiT, as the paper does. Every other fusion type (and t5_only itself, the
 fine-tuned from the same starting point with the same budget for the ablation.
 """
 
+import hashlib
+import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +22,7 @@ from accelerate import Accelerator
 from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
 
 from mimir.presets import load_minilm, load_smollm2, nano_scheduler, nano_transformer_config
-from mimir.text_encoding import PromptEncoder
+from mimir.text_encoding import LLM_BRANCH_FILE, LLMBranchConfig, PromptEncoder
 from mimir.token_fuser import TokenFuser, load_token_fuser
 
 from .checkpoint import LossLog, load_state, save_models, save_state, weights_digest, write_args
@@ -56,6 +58,21 @@ def _cached(path: Path | None, build):
     return value
 
 
+def llm_branch_of_run(run: Path, args) -> LLMBranchConfig:
+    """The run's LLM-branch settings: read back from `llm_branch.json` when resuming (so that editing
+    `prompts/llm/branch.json` never changes a run), else the texts of that file with `--llm-hidden-layers`."""
+    requested = LLMBranchConfig.from_file(hidden_layers=tuple(args.llm_hidden_layers))
+    if (run / LLM_BRANCH_FILE).exists():
+        saved = LLMBranchConfig.load(run)
+        if saved.hidden_layers != requested.hidden_layers:
+            raise ValueError(
+                f"--llm-hidden-layers {list(requested.hidden_layers)} differs from the run's saved "
+                f"{list(saved.hidden_layers)} ({run / LLM_BRANCH_FILE}): start a new --output-dir instead"
+            )
+        return saved
+    return requested
+
+
 def train_dit(args) -> Path:
     accelerator = Accelerator(mixed_precision=args.mixed_precision)
     device = accelerator.device
@@ -64,6 +81,9 @@ def train_dit(args) -> Path:
         write_args(run, args)
     torch.manual_seed(args.seed)
     with_llm = args.fusion_type != "t5_only"
+    llm_branch = llm_branch_of_run(run, args)
+    if accelerator.is_main_process:
+        llm_branch.save(run)  # the settings belong to the weights: export and the presets read them from here
     pool = build_pool(args.pool_size, args.seed)
     cache = Path(args.cache_dir) if args.cache_dir else None
     tag = f"pool{args.pool_size}_seed{args.seed}_{args.num_frames}x{args.height}x{args.width}"
@@ -85,12 +105,15 @@ def train_dit(args) -> Path:
             llm_tokenizer,
             llm,
             max_sequence_length=args.max_sequence_length,
+            llm_config=llm_branch,
             cache_size=0,
             batch_size=args.encode_batch_size,
         )
         return encode_captions(encoder, pool.captions, with_llm=with_llm)
 
-    text_path = cache / f"text_{tag}_n{args.max_sequence_length}_llm{int(with_llm)}.pt" if cache else None
+    branch_digest = hashlib.sha256(json.dumps(llm_branch.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+    llm_tag = f"llm{branch_digest}" if with_llm else "llm0"
+    text_path = cache / f"text_{tag}_n{args.max_sequence_length}_{llm_tag}.pt" if cache else None
     text = _cached(text_path, features).to(device)
     empty = len(pool)  # index of the empty caption in `text`
 
@@ -105,11 +128,15 @@ def train_dit(args) -> Path:
     else:
         torch.manual_seed(args.seed)
         llm_dim = text.llm_embeds.shape[-1] if with_llm else 576
-        fuser = TokenFuser(fusion_type=args.fusion_type, encoder_dim=text.encoder_embeds.shape[-1], llm_dim=llm_dim)
+        fuser = TokenFuser(
+            fusion_type=args.fusion_type,
+            encoder_dim=text.encoder_embeds.shape[-1],
+            llm_dim=llm_dim,
+            num_llm_layers=len(llm_branch.hidden_layers),
+        )
     transformer.train()
     fuser.train()
     scheduler = nano_scheduler()
-    alphas = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
     params = [{"params": list(transformer.parameters()), "lr": args.learning_rate}]
     if any(True for _ in fuser.parameters()):
         params.append({"params": list(fuser.parameters()), "lr": args.fuser_learning_rate or args.learning_rate})
@@ -132,15 +159,21 @@ def train_dit(args) -> Path:
         drop = torch.rand(B, device=device, generator=gen) < args.caption_dropout
         index_text = torch.where(drop, torch.full_like(index, empty), index)
         t = text.take(index_text)
+        encoder_embeds = t["encoder_embeds"].float()  # (B, n, D)
+        if with_llm and args.encoder_dropout > 0:
+            # Encoder-branch dropout (our choice, not the paper's): some captions reach the DiT through the LLM branch
+            # alone (their encoder tokens replaced by the empty caption's), so the model must learn to read it.
+            alone = torch.rand(B, device=device, generator=gen) < args.encoder_dropout  # (B,)
+            empty_tokens = text.encoder_embeds[empty].float().expand_as(encoder_embeds)  # (B, n, D)
+            encoder_embeds = torch.where(alone.view(B, 1, 1), empty_tokens, encoder_embeds)
         x0 = latents[index].float()  # (B, F_lat, C, h, w)
         noise = torch.randn(x0.shape, device=device, generator=gen)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (B,), device=device, generator=gen)
-        a = alphas[timesteps].view(B, 1, 1, 1, 1)
-        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise  # scheduler.add_noise
-        target = a.sqrt() * noise - (1 - a).sqrt() * x0  # scheduler.get_velocity (v-prediction)
+        noisy = scheduler.add_noise(x0, noise, timesteps)  # (B, F_lat, C, h, w)
+        target = scheduler.get_velocity(x0, noise, timesteps)  # v-prediction target
         with accelerator.autocast():
             cond, _ = fuser(
-                t["encoder_embeds"].float(),
+                encoder_embeds,
                 t["encoder_mask"],
                 None if t["llm_embeds"] is None else t["llm_embeds"].float(),
                 t["llm_mask"],

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The LLM-branch fine-tunes of Mimir-nano and its ablation on the GPU machine, resumable across 10-minute device calls.
+# Run through `scripts/nano_device.sh campaign PART [FUSION_TYPES...]` (which installs the carried wheels and stages
+# the text models). Every fusion type is fine-tuned from the shipped CogVideoX-nano with the same pool, seed, budget
+# and settings; `t5_only` is the CogVideoX-nano control (the same fine-tune without the LLM branch).
+#   train TYPES...   train the given fusion types side by side on the GPU until MIMIR_CALL_END (resumes)
+#   bench TYPES...   NanoBench on every spec of the 18 suites at 2 seeds (+ Mimir with its LLM branch off); reports
+#                    and loss logs go to $OUT
+#   export TYPES...  fp16 weights + logs of the given runs as tars in $OUT
+set -euo pipefail
+R=/tmp/mimir_device/campaign
+mkdir -p "$R"
+END=${MIMIR_CALL_END:?set MIMIR_CALL_END to the epoch second the device call must end by}
+SLACK=${SLACK:-45}
+STEPS=${STEPS:-5000}
+LAYERS=${LAYERS:-4,8,12,16,20,24,-1}
+minutes_left() { python3 -c "print(round(max(0.0, ($END - $SLACK - $(date +%s)) / 60), 2))"; }
+
+train() {  # train TYPE
+  local dropout=0.3
+  [ "$1" = t5_only ] && dropout=0.0
+  python3 -m mimir train dit --output-dir $R/ft_$1 --vae assets/nano/vae --fusion-type "$1" --mixed-precision bf16 \
+    --init-transformer assets/nano/cogvideox/transformer --seed 1 --pool-size 40000 --max-train-steps "$STEPS" \
+    --train-batch-size 256 --learning-rate 1e-4 --fuser-learning-rate 1e-3 --lr-warmup-steps 200 \
+    --llm-hidden-layers "$LAYERS" --encoder-dropout $dropout --log-every 50 --checkpoint-every 1000 \
+    --cache-dir $R/cache --time-limit-minutes "$(minutes_left)" > $R/ft_$1.log 2>&1
+}
+
+part=${1:?part: train, bench or export}; shift
+case $part in
+  train)
+    # The features of the pool are built once (LLM pass), by the first run; the others then read the cache.
+    first=$1; shift
+    train "$first" &
+    sleep 1
+    while [ ! -f $R/ft_$first/losses.csv ] && kill -0 $! 2>/dev/null; do sleep 5; done
+    for t in "$@"; do train "$t" & done
+    wait
+    for t in "$first" "$@"; do tail -n 2 $R/ft_$t.log; cp $R/ft_$t/losses.csv "$OUT/losses_$t.csv"; done ;;
+  bench)
+    suites=$(printf -- '--suite %s ' prompts/bench/train/*.jsonl prompts/bench/heldout/*.jsonl)
+    for t in "$@"; do
+      python3 -m mimir bench $suites --model mimir --weights $R/ft_$t --videos-per-prompt 2 --batch-size 256 \
+        --workers 12 --out "$OUT/ft_$t.json.gz"
+      if [ "$t" = mimir ]; then
+        python3 -m mimir bench $suites --model mimir --weights $R/ft_$t --videos-per-prompt 2 --batch-size 256 \
+          --workers 12 --llm-branch off --out "$OUT/ft_mimir_llm_off.json.gz"
+      fi
+      cp $R/ft_$t/losses.csv "$OUT/losses_$t.csv"
+    done ;;
+  export)
+    for t in "$@"; do python3 -m mimir train export --run $R/ft_$t --out "$OUT/ft_$t.tar" --fp16; done ;;
+  *) echo "unknown part $part"; exit 2 ;;
+esac
