@@ -315,10 +315,13 @@ def token_space(
     report(0.0, f"encoding {len(prompts)} prompts: encoder, LLM, fuser")
     bundle = pipe.encode_tokens(prompts, llm_answer_tokens=False)
     encoder = token_set("encoder", bundle.encoder_embeds, bundle.encoder_mask, bundle.encoder_token_strs)
-    llm = token_set("LLM", bundle.llm_embeds, bundle.llm_mask, bundle.llm_token_strs)
-    fused = fused_set(bundle)
+    # (B, m, L, D_llm) -> (B, m, D_llm): the L hidden layers as the fuser mixes them
+    mix = pipe.token_fuser.mix_llm_layers
     with torch.no_grad():
-        normed = pipe.token_fuser.normalize_llm(bundle.llm_embeds)  # (B, n, D_llm)
+        llm_embeds = mix(bundle.llm_embeds)  # (B, n, D_llm)
+        normed = pipe.token_fuser.normalize_llm(llm_embeds)  # (B, n, D_llm)
+    llm = token_set("LLM", llm_embeds, bundle.llm_mask, bundle.llm_token_strs)
+    fused = fused_set(bundle)
     llm_norm = token_set("LLM after Norm & Scale", normed, bundle.llm_mask, bundle.llm_token_strs)
 
     # 2. One prompt K times with sampled answers -> panel b.
@@ -330,8 +333,10 @@ def token_space(
         q_embeds, q_mask = sampled.llm_embeds, sampled.llm_mask
     else:
         q_mask = sampled.query_mask
+    with torch.no_grad():
+        q_embeds, a_embeds = mix(q_embeds), mix(sampled.answer_embeds)  # (k, n, D_llm), (k, a, D_llm)
     query = token_set("query", q_embeds, q_mask, sampled.llm_token_strs)
-    answer = token_set("answer", sampled.answer_embeds, sampled.answer_mask, sampled.answer_token_strs)
+    answer = token_set("answer", a_embeds, sampled.answer_mask, sampled.answer_token_strs)
     final = fused_set(sampled, source="final")
 
     # 3. Check perplexity against every panel before spending time in t-SNE.

@@ -17,6 +17,9 @@ class _FakeFuser(torch.nn.Module):
         super().__init__()
         self.scale = torch.nn.Parameter(torch.tensor(0.1))
 
+    def mix_llm_layers(self, h):  # (B, m, 1, D_llm) -> (B, m, D_llm): one hidden layer
+        return h[:, :, 0]
+
     def normalize_llm(self, h):  # (B, m, D_llm) -> (B, m, D_llm): Norm & Scale
         return self.scale * torch.nn.functional.layer_norm(h, h.shape[-1:])
 
@@ -37,7 +40,7 @@ class _FakePipe:
         # deterministic per prompt, like the real branches
         gens = [torch.Generator().manual_seed(sum(map(ord, p))) for p in prompts]
         enc = torch.stack([torch.rand(N, D, generator=g) - 0.5 for g in gens])  # (B, N, D)
-        llm = torch.stack([4 * torch.randn(N, D_LLM, generator=g) for g in gens])  # (B, N, D_LLM)
+        llm = torch.stack([4 * torch.randn(N, 1, D_LLM, generator=g) for g in gens])  # (B, N, L=1, D_LLM)
         g = gens[0]
         bundle = TokenBundle(
             encoder_embeds=enc,
@@ -46,17 +49,17 @@ class _FakePipe:
             llm_embeds=llm,
             llm_mask=mask.clone(),
             llm_token_strs=[(w + ["."])[:n] for w, n in zip(words, lengths)],
-            instruction_embeds=torch.randn(B, 4, D_LLM, generator=g),
+            instruction_embeds=torch.randn(B, 4, 1, D_LLM, generator=g),
             fused_embeds=torch.cat([enc, torch.randn(B, K_STAB, D, generator=g)], dim=1),
             fused_mask=torch.cat([mask, torch.ones(B, K_STAB, dtype=torch.long)], dim=1),
         )
         if llm_answer_tokens:
             a = 5
-            bundle.answer_embeds = 4 * torch.randn(B, a, D_LLM, generator=generator)
+            bundle.answer_embeds = 4 * torch.randn(B, a, 1, D_LLM, generator=generator)
             bundle.answer_mask = torch.ones(B, a, dtype=torch.long)
             bundle.answer_token_strs = [[f"ans{b}_{i}" for i in range(a)] for b in range(B)]
             bundle.answer_texts = [f"answer {b}" for b in range(B)]
-            bundle.fused_embeds[:, :5] += bundle.answer_embeds[:, :, :D]  # answers change the final tokens
+            bundle.fused_embeds[:, :5] += bundle.answer_embeds[:, :, 0, :D]  # answers change the final tokens
         return bundle
 
 
