@@ -46,7 +46,7 @@ def _settings(args, pipes):
     values = {k: (pipes.defaults[k] if v is None else v) for k, v in values.items()}
     return GenerationSettings(
         prompt=args.prompt, negative_prompt=args.negative_prompt, seed=args.seed, **values
-    ).validate(pipes.limits)
+    ).validate(pipes.cogvideox, pipes.mimir)
 
 
 def _load(args):
