@@ -56,9 +56,9 @@ class LLMBranchConfig:
             raise ValueError(f"token_selection must be 'prompt' or 'all', got {self.token_selection!r}")
 
     @classmethod
-    def from_file(cls, path: str | Path = BRANCH_TEXTS, **overrides) -> "LLMBranchConfig":
+    def from_file(cls, path: str | Path | None = None, **overrides) -> "LLMBranchConfig":
         """The default texts of `prompts/llm/branch.json` (for a new training run), with field overrides."""
-        texts = json.loads(Path(path).read_text())
+        texts = json.loads(Path(path or BRANCH_TEXTS).read_text())
         config = cls(
             system_prompt=texts["system_prompt"],
             instructions=tuple(texts["instructions"]),

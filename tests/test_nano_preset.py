@@ -35,9 +35,11 @@ def test_shipped_weights_load_and_generate(nano_pipes):
 
 def test_real_text_branches(nano_pipes):
     bundle = nano_pipes.mimir.encode_tokens(["two red circles to the left of a blue square"])
+    layers = len(nano_pipes.mimir.llm_branch.hidden_layers)
+    assert layers == nano_pipes.mimir.token_fuser.config.num_llm_layers == 7  # the shipped weights' own settings
     assert bundle.encoder_embeds.shape == (1, 32, 384)
-    assert bundle.llm_embeds.shape == (1, 32, 576)
-    assert bundle.instruction_embeds.shape == (1, 4, 576)
+    assert bundle.llm_embeds.shape == (1, 32, layers, 576)
+    assert bundle.instruction_embeds.shape == (1, 4, layers, 576)
     assert bundle.fused_embeds.shape == (1, 36, 384)
     words = "".join(bundle.llm_token_strs[0]).replace("Ġ", " ").strip()
     assert words == "two red circles to the left of a blue square"  # only the prompt's own tokens
@@ -113,3 +115,16 @@ def test_mismatched_mimir_weights_are_refused(tmp_path):
         load_mimir_weights(NANO_ASSETS / "mimir", 384, 576, fusion_type="zeroconv")
     with pytest.raises(ValueError, match="does not exist"):
         load_pipelines("nano", mimir_weights=tmp_path / "missing")
+
+
+def test_shipped_llm_branch_settings_come_from_the_weights(tmp_path, monkeypatch):
+    """Editing prompts/llm/branch.json must not change what the trained Mimir-nano sees."""
+    import mimir.text_encoding as te
+
+    saved = json.loads((NANO_ASSETS / "mimir" / "llm_branch.json").read_text())
+    edited = tmp_path / "branch.json"
+    edited.write_text(json.dumps({**json.loads(te.BRANCH_TEXTS.read_text()), "system_prompt": "Be a pirate."}))
+    monkeypatch.setattr(te, "BRANCH_TEXTS", edited)
+    _, fuser, branch = load_mimir_weights(NANO_ASSETS / "mimir", 384, 576)
+    assert branch.system_prompt == saved["system_prompt"] != "Be a pirate."
+    assert list(branch.hidden_layers) == saved["hidden_layers"] and len(branch.hidden_layers) == 7
