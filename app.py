@@ -424,7 +424,7 @@ def build_demo(studio: Studio) -> gr.Blocks:
                 )
                 with gr.Column():
                     answer_prompt = gr.Textbox(label="prompt for (b) — empty: the first prompt")
-                    k = gr.Slider(*tokens.K_RANGE, value=4, step=1, label="K answer samples (b)")
+                    k = gr.Slider(*tokens.K_RANGE, value=4, step=1, label="K answer samples (b)", elem_id="tokens-k")
                     perplexity = gr.Slider(*tokens.PERPLEXITY_RANGE, value=10, step=1, label="t-SNE perplexity")
                     token_seed = gr.Number(label="answer sampling seed", value=0, elem_id="token-seed")
             tokens_btn = gr.Button("Compute token space", variant="primary", elem_id="tokens-run")
@@ -436,7 +436,7 @@ def build_demo(studio: Studio) -> gr.Blocks:
             stats = gr.Dataframe(label="per-source value ranges and token norms", interactive=False)
             with gr.Row():
                 vol = gr.Dataframe(label="volatility across K runs (b)", interactive=False)
-                answers = gr.Markdown()
+                answers = gr.Markdown(elem_id="answers")
 
         with gr.Tab("User study", id="study"):
             gr.Markdown(

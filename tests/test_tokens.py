@@ -106,9 +106,9 @@ def test_query_tokens_are_stable_and_answers_volatile_on_the_real_llm(nano_pipes
     """Panel (b) on the real SmolLM2 (paper Fig. 7b): K sampled answers differ from run to run and move the answer
     tokens, while the query tokens of the same prompt stay where they are."""
     space = tokens.token_space(
-        nano_pipes.mimir, ["two red circles to the left of a blue square"], k=3, perplexity=5, seed=0, max_iter=250
+        nano_pipes.mimir, ["two red circles to the left of a blue square"], k=2, perplexity=5, seed=0, max_iter=250
     )
-    assert len(set(space.answers)) == 3, space.answers  # the runs really sampled different answers
+    assert len(set(space.answers)) == 2, space.answers  # the runs really sampled different answers
     vol = space.volatility.set_index("source")["volatility (mean 1 - cos)"]
     assert vol["query"] == pytest.approx(0, abs=1e-4)
     assert vol["answer"] > 0.01, vol

@@ -179,10 +179,13 @@ def test_full_flow(served, page, screenshots, monkeypatch):
 
     # 3. Token space: progress through its stages, then four interactive plots and the value-range table
     page.get_by_role("tab", name="Token space").click()
+    page.locator("#tokens-k input[type=number]").fill("2")  # two answers are enough to see them move; 4 cost a minute
+    page.locator("#tokens-k input[type=number]").press("Enter")
     page.locator("#tokens-run").click()
     _wait_for_text(page, "#tokens-status", r"encoding \d+ prompts|sampling \d+ answers|t-SNE of panel")
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4")
     page.get_by_text("Sampled answers (panel b)").wait_for()
+    assert page.locator("#answers li").count() == 2  # K = 2 sampled answers
     page.screenshot(path=str(screenshots / "token_space.png"), full_page=True)
 
     # 4. One generation at a time: a comparison and a study trial requested together run one after the other
