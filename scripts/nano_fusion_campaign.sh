@@ -3,6 +3,9 @@
 # Run through `scripts/nano_device.sh campaign PART [FUSION_TYPES...]` (which installs the carried wheels and stages
 # the text models). Every fusion type is fine-tuned from the shipped CogVideoX-nano with the same pool, seed, budget
 # and settings; `t5_only` is the CogVideoX-nano control (the same fine-tune without the LLM branch).
+# INIT: the CogVideoX-nano base the fine-tunes start from (default runs/cogvideox/transformer, the base stage's output
+# as assets/nano/README.md's recipe names it; the shipped assets/nano/cogvideox/transformer is now the fine-tuned
+# control, so a re-run passes the base weights of the git history, e.g. INIT=.stage/base/transformer).
 #   train TYPES...   train the given fusion types side by side on the GPU until MIMIR_CALL_END (resumes)
 #   bench TYPES...   NanoBench on every spec of the 18 suites at 2 seeds (+ Mimir with its LLM branch off); reports
 #                    and loss logs go to $OUT
@@ -14,13 +17,14 @@ END=${MIMIR_CALL_END:?set MIMIR_CALL_END to the epoch second the device call mus
 SLACK=${SLACK:-45}
 STEPS=${STEPS:-5000}
 LAYERS=${LAYERS:-4,8,12,16,20,24,-1}
+INIT=${INIT:-runs/cogvideox/transformer}
 minutes_left() { python3 -c "print(round(max(0.0, ($END - $SLACK - $(date +%s)) / 60), 2))"; }
 
 train() {  # train TYPE
   local dropout=0.3
   [ "$1" = t5_only ] && dropout=0.0
   python3 -m mimir train dit --output-dir $R/ft_$1 --vae assets/nano/vae --fusion-type "$1" --mixed-precision bf16 \
-    --init-transformer assets/nano/cogvideox/transformer --seed 1 --pool-size 40000 --max-train-steps "$STEPS" \
+    --init-transformer "$INIT" --seed 1 --pool-size 40000 --max-train-steps "$STEPS" \
     --train-batch-size 256 --learning-rate 1e-4 --fuser-learning-rate 1e-3 --lr-warmup-steps 200 \
     --llm-hidden-layers "$LAYERS" --encoder-dropout $dropout --log-every 50 --checkpoint-every 1000 \
     --cache-dir $R/cache --time-limit-minutes "$(minutes_left)" > $R/ft_$1.log 2>&1
