@@ -102,6 +102,46 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+def _refused_quietly(component: gr.components.Component, preprocess: Callable, payload: Any) -> Any:
+    """Run a widget's own check (an API client can send any value): a refusal names the parameter and logs one line,
+    where Gradio's own error would print a traceback."""
+    try:
+        return preprocess(payload)
+    except gr.Error as err:
+        logger.warning("%s refused: %s", component.label, err.message)
+        raise gr.Error(f"{component.label}: {err.message}", title="Input refused", print_exception=False) from None
+
+
+class Slider(gr.Slider):
+    """gr.Slider (same page component) whose range check refuses like every other input."""
+
+    def get_block_name(self) -> str:
+        return "slider"
+
+    def preprocess(self, payload: float) -> float:
+        return _refused_quietly(self, super().preprocess, payload)
+
+
+class Dropdown(gr.Dropdown):
+    """gr.Dropdown (same page component) whose choice check refuses like every other input."""
+
+    def get_block_name(self) -> str:
+        return "dropdown"
+
+    def preprocess(self, payload: Any) -> Any:
+        return _refused_quietly(self, super().preprocess, payload)
+
+
+class Radio(gr.Radio):
+    """gr.Radio (same page component) whose choice check refuses like every other input."""
+
+    def get_block_name(self) -> str:
+        return "radio"
+
+    def preprocess(self, payload: Any) -> Any:
+        return _refused_quietly(self, super().preprocess, payload)
+
+
 class Studio:
     """UI adapters over the loaded pipelines; each public method backs one event and one named API endpoint."""
 
@@ -384,18 +424,18 @@ def build_demo(studio: Studio) -> gr.Blocks:
                     used_seed = gr.Number(label="used seed", interactive=False, precision=0, elem_id="used-seed")
             with gr.Accordion("settings", open=False):
                 with gr.Row():
-                    num_frames = gr.Dropdown(list(supported.num_frames), value=d["num_frames"], label="num_frames")
-                    height = gr.Dropdown(list(supported.height), value=d["height"], label="height")
-                    width = gr.Dropdown(list(supported.width), value=d["width"], label="width")
+                    num_frames = Dropdown(list(supported.num_frames), value=d["num_frames"], label="num_frames")
+                    height = Dropdown(list(supported.height), value=d["height"], label="height")
+                    width = Dropdown(list(supported.width), value=d["width"], label="width")
                 with gr.Row():
-                    steps = gr.Slider(
+                    steps = Slider(
                         steps_lo,
                         min(steps_hi, MAX_UI_STEPS),
                         value=d["num_inference_steps"],
                         step=1,
                         label="num_inference_steps",
                     )
-                    guidance = gr.Slider(*GUIDANCE_RANGE, value=d["guidance_scale"], step=0.5, label="guidance_scale")
+                    guidance = Slider(*GUIDANCE_RANGE, value=d["guidance_scale"], step=0.5, label="guidance_scale")
             generate_btn = gr.Button("Generate both", variant="primary", elem_id="generate")
             generate_status = gr.Markdown(elem_id="generate-status", elem_classes="status-line")
             with gr.Row():
@@ -424,8 +464,8 @@ def build_demo(studio: Studio) -> gr.Blocks:
                 )
                 with gr.Column():
                     answer_prompt = gr.Textbox(label="prompt for (b) — empty: the first prompt")
-                    k = gr.Slider(*tokens.K_RANGE, value=4, step=1, label="K answer samples (b)", elem_id="tokens-k")
-                    perplexity = gr.Slider(*tokens.PERPLEXITY_RANGE, value=10, step=1, label="t-SNE perplexity")
+                    k = Slider(*tokens.K_RANGE, value=4, step=1, label="K answer samples (b)", elem_id="tokens-k")
+                    perplexity = Slider(*tokens.PERPLEXITY_RANGE, value=10, step=1, label="t-SNE perplexity")
                     token_seed = gr.Number(label="answer sampling seed", value=0, elem_id="token-seed")
             tokens_btn = gr.Button("Compute token space", variant="primary", elem_id="tokens-run")
             tokens_status = gr.Markdown(elem_id="tokens-status", elem_classes="status-line")
@@ -455,9 +495,9 @@ def build_demo(studio: Studio) -> gr.Blocks:
                 video_a = gr.Video(label="Video A", elem_id="video-a", loop=False, autoplay=False)
                 video_b = gr.Video(label="Video B", elem_id="video-b", loop=False, autoplay=False)
             with gr.Row():
-                v_if = gr.Radio(choices, label="Instruction following", elem_id="vote-instruction")
-                v_ph = gr.Radio(choices, label="Physics", elem_id="vote-physics")
-                v_vq = gr.Radio(choices, label="Visual quality", elem_id="vote-quality")
+                v_if = Radio(choices, label="Instruction following", elem_id="vote-instruction")
+                v_ph = Radio(choices, label="Physics", elem_id="vote-physics")
+                v_vq = Radio(choices, label="Visual quality", elem_id="vote-quality")
             vote_btn = gr.Button("Submit vote", variant="primary", interactive=False, elem_id="submit-vote")
             reveal = gr.Markdown(elem_id="reveal", elem_classes="status-line")
             ended = gr.State({"a": False, "b": False})

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gradio_client import Client
+from gradio_client.exceptions import AppError
 from moviepy import VideoFileClip
 
 import app
@@ -119,11 +120,11 @@ def test_generate_full_seed_range(served):
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
-        # sliders and dropdowns: Gradio's own check answers first, with the value and the limit
-        (("a red circle", "", 0, 9, 16, 16, 2, 99.0), ["99", "20"]),
-        (("a red circle", "", 0, 9, 16, 16, 0, 4.0), ["0", "minimum value 1"]),
-        (("a red circle", "", 0, 12, 16, 16, 2, 4.0), ["12", "[9, 17]"]),
-        (("a red circle", "", 0, 9, 20, 16, 2, 4.0), ["20", "[8, 16, 24, 32]"]),
+        # the widgets' own checks (an API client can send anything), with the parameter, the value and the limit
+        (("a red circle", "", 0, 9, 16, 16, 2, 99.0), ["guidance_scale: Value 99.0 is greater than maximum value 20"]),
+        (("a red circle", "", 0, 9, 16, 16, 0, 4.0), ["num_inference_steps: Value 0 is less than minimum value 1"]),
+        (("a red circle", "", 0, 12, 16, 16, 2, 4.0), ["num_frames: Value: 12 is not in the list", "[9, 17]"]),
+        (("a red circle", "", 0, 9, 20, 16, 2, 4.0), ["height: Value: 20", "[8, 16, 24, 32]"]),
         # the app's conversion: a fraction is refused, never rounded
         (("a red circle", "", 1.5, 9, 16, 16, 2, 4.0), ["seed=1.5 must be a whole number"]),
         # the pipeline's check_inputs, shown as is
@@ -143,13 +144,22 @@ def test_generate_bad_input_names_value_and_writes_nothing(served, args, needles
     assert _files(studio.out_dir) == before
 
 
-def test_refused_input_logs_one_line_not_a_traceback(served, caplog, capfd):
+@pytest.mark.parametrize(
+    ("args", "logged"),
+    [
+        (("a red circle", "", 2.5, 9, 16, 16, 2, 4.0), "generate refused: seed=2.5 must be a whole number [app.py:"),
+        ((LONG_PROMPT, "", 0, 9, 16, 16, 2, 4.0), "generate refused: prompt is "),
+        (("a red circle", "", 0, 9, 16, 16, 2, 99.0), "guidance_scale refused: Value 99.0 is greater than"),
+        (("a red circle", "", 0, 12, 16, 16, 2, 4.0), "num_frames refused: Value: 12 is not in the list"),
+    ],
+)
+def test_refused_input_logs_one_line_not_a_traceback(served, caplog, capfd, args, logged):
     client, _ = served
     capfd.readouterr()
-    with caplog.at_level(logging.WARNING, logger="mimir.app"), pytest.raises(Exception, match="whole number"):
-        client.predict("a red circle", "", 2.5, 9, 16, 16, 2, 4.0, api_name="/generate")
+    with caplog.at_level(logging.WARNING, logger="mimir.app"), pytest.raises(AppError):
+        client.predict(*args, api_name="/generate")
     refused = [r for r in caplog.records if r.name == "mimir.app"]
-    assert len(refused) == 1 and "seed=2.5 must be a whole number [app.py:" in refused[0].getMessage()
+    assert len(refused) == 1 and logged in refused[0].getMessage(), [r.getMessage() for r in refused]
     assert refused[0].exc_info is None
     assert "Traceback" not in capfd.readouterr().err
 
@@ -241,8 +251,8 @@ def test_own_prompt_too_long_is_refused_not_cut(served):
 @pytest.mark.parametrize(
     ("ballot", "message"),
     [
-        # the radio's own check names the value and the allowed set
-        (("C", "A", "A"), "'C' (type: <class 'str'>) is not in the list of choices: ['A', 'B', 'tie', 'both_bad']"),
+        # the radio's own check names the criterion, the value and the allowed set
+        (("C", "A", "A"), "Instruction following: Value: 'C' (type: <class 'str'>) is not in the list of choices"),
         (("A", None, "A"), "choose A, B, tie or both bad for Physics"),
         ((None, "A", None), "choose A, B, tie or both bad for Instruction following and Visual quality"),
     ],
