@@ -239,16 +239,17 @@ class PromptEncoder:
         # same for every prompt, and CFG's negative prompt and caption dropout would otherwise condition on it.
         texted = [i for i, p in enumerate(prompts) if p.strip()]
         L, d = len(self.llm_config.hidden_layers), self._llm_dim()
-        queries: dict[int, tuple[torch.Tensor, list[str]]] = {i: (torch.zeros(0, L, d), []) for i in range(len(prompts))}
+        queries: dict[int, tuple[torch.Tensor, list[str]]]
+        queries = {i: (torch.zeros(0, L, d), []) for i in range(len(prompts))}
         instructions = torch.zeros(len(prompts), len(self.llm_config.instructions), L, d)  # (B, 4, L, D_llm)
         if texted:
             kept = [prompts[i] for i in texted]
             queries.update(zip(texted, self._llm_hidden([self._chat(p) for p in kept], kept)))  # (m, L, D_llm)
             # One batched pass per instruction: each gives one token per prompt.
-            instructions[texted] = torch.stack(
-                [self._llm_last_token([self._chat(t.format(prompt=p)) for p in kept]) for t in self.llm_config.instructions],
-                dim=1,
-            )  # (B_text, 4, L, D_llm)
+            templates = self.llm_config.instructions
+            per_instruction = [self._llm_last_token([self._chat(t.format(prompt=p)) for p in kept]) for t in templates]
+            # 4 x (B_text, L, D_llm)
+            instructions[texted] = torch.stack(per_instruction, dim=1)  # (B_text, 4, L, D_llm)
         answers: dict[int, tuple[str, torch.Tensor, list[str]]] = {}
         if answer_seed is not None:
             for i in texted:
@@ -315,7 +316,9 @@ class PromptEncoder:
         return results
 
     def _llm_last_token(self, texts: list[str]) -> torch.Tensor:
-        """The instruction token: hidden states at the last real position of each templated instruction. (B, L, D_llm)"""
+        """The instruction token: hidden states at the last real position of each templated instruction.
+
+        Returns (B, L, D_llm)."""
         hidden, info = self._run_llm(texts)
         last = info["mask"].sum(dim=1) - 1  # (B,)
         return hidden[torch.arange(hidden.shape[0]), last]

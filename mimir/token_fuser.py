@@ -19,6 +19,7 @@ A 1x1 convolution over a token sequence is a linear map over the channel dimensi
 `nn.Linear` layers whose weight and bias start at zero.
 """
 
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -215,8 +216,6 @@ class TokenFuser(ModelMixin, ConfigMixin):
 
 def load_token_fuser(path, **kwargs) -> TokenFuser:
     """`TokenFuser.from_pretrained`, also for `t5_only`, which has no weights and so saves a config alone."""
-    from pathlib import Path
-
     path = Path(path)
     if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
         config = TokenFuser.load_config(path)

@@ -186,7 +186,8 @@ def test_empty_prompt_never_conditions_on_the_chat_template(parts):
     # the encoder branch still runs on the empty text, as CogVideoX does for its negative prompt
     assert bundle.encoder_mask[1].sum() > 0
     # and answers are not sampled for it
-    answers = pipe.encode_tokens(["a red circle", ""], llm_answer_tokens=True, generator=torch.Generator().manual_seed(1))
+    generator = torch.Generator().manual_seed(1)
+    answers = pipe.encode_tokens(["a red circle", ""], llm_answer_tokens=True, generator=generator)
     assert answers.answer_texts[1] == "" and answers.answer_mask[1].sum() == 0
 
 
