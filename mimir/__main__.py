@@ -13,6 +13,9 @@ from pathlib import Path
 from . import __version__
 
 
+# The generation path's imports sit in the functions that use them: measured with `python -c "import ..."` on the
+# 2-core box, mimir.presets takes 16 s, mimir.generation 16 s, mimir.bench.report 5 s, mimir.video 3 s, this module
+# 0.07 s. At the top they would slow `--help` and the delegated commands (`study report` must not load torch).
 DELEGATED = {
     "tokens": "mimir.tokens",
     "bench": "mimir.bench.cli",
@@ -22,6 +25,8 @@ DELEGATED = {
 
 
 def _add_generation_args(parser: argparse.ArgumentParser) -> None:
+    from .presets import MEMORY_MODES, PRESETS  # 16 s: only generate and compare build these flags (see main)
+
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--negative-prompt", default="")
     parser.add_argument("--seed", type=int, default=0)
@@ -30,9 +35,9 @@ def _add_generation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=None)
     parser.add_argument("--num-inference-steps", type=int, default=None)
     parser.add_argument("--guidance-scale", type=float, default=None)
-    parser.add_argument("--preset", default="nano", choices=["nano", "cogvideox-5b"])
+    parser.add_argument("--preset", default="nano", choices=list(PRESETS))
     parser.add_argument("--mimir-weights", default=None, help="folder with transformer/ and token_fuser/")
-    parser.add_argument("--memory", default="none", choices=["none", "model_offload", "sequential_offload"])
+    parser.add_argument("--memory", default="none", choices=MEMORY_MODES)
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--vae-slicing", action="store_true")
     parser.add_argument("--fps", type=int, default=8)
@@ -40,7 +45,7 @@ def _add_generation_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args, pipes):
-    from .generation import GenerationSettings
+    from .generation import GenerationSettings  # 16 s, see the note above DELEGATED
 
     values = {k: getattr(args, k) for k in ("num_frames", "height", "width", "num_inference_steps", "guidance_scale")}
     values = {k: (pipes.defaults[k] if v is None else v) for k, v in values.items()}
@@ -50,7 +55,7 @@ def _settings(args, pipes):
 
 
 def _load(args):
-    from .presets import load_pipelines
+    from .presets import load_pipelines  # 16 s, see the note above DELEGATED
 
     pipes = load_pipelines(
         args.preset,
@@ -65,7 +70,7 @@ def _load(args):
 
 
 def _write(result, path: Path, args) -> Path:
-    from .video import save_gif, save_mp4
+    from .video import save_gif, save_mp4  # 3 s, see the note above DELEGATED
 
     save = save_gif if path.suffix.lower() == ".gif" else save_mp4
     return save(result.frames, path, fps=args.fps, upscale=args.upscale)
@@ -82,7 +87,7 @@ def _record(result, pipes, path: Path) -> dict:
 
 
 def _environment(pipes) -> dict:
-    from .bench.report import environment
+    from .bench.report import environment  # 5 s, see the note above DELEGATED
 
     return {
         "preset": pipes.preset,
@@ -94,7 +99,7 @@ def _environment(pipes) -> dict:
 
 
 def cmd_generate(args) -> int:
-    from .generation import generate
+    from .generation import generate  # 16 s, see the note above DELEGATED
 
     if args.model not in ("cogvideox", "mimir"):
         raise ValueError(f"--model must be 'cogvideox' or 'mimir', got {args.model!r}")
@@ -109,7 +114,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .generation import compare
+    from .generation import compare  # 16 s, see the note above DELEGATED
 
     pipes = _load(args)
     settings = _settings(args, pipes)
@@ -133,14 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         dest="command", required=True, metavar="{generate,compare," + ",".join(DELEGATED) + "}"
     )
     gen = sub.add_parser("generate", help="one video from one model")
-    _add_generation_args(gen)
-    gen.add_argument("--model", default="mimir", choices=["cogvideox", "mimir"])
-    gen.add_argument("--out", required=True, help="output .mp4 or .gif")
-    gen.set_defaults(func=cmd_generate)
     cmp_ = sub.add_parser("compare", help="CogVideoX and Mimir on the same prompt and seed")
-    _add_generation_args(cmp_)
-    cmp_.add_argument("--out-dir", required=True)
-    cmp_.set_defaults(func=cmd_compare)
+    # Their flags list the presets (16 s to import): `python -m mimir --help` and the other commands do without them.
+    if argv and argv[0] in ("generate", "compare"):
+        _add_generation_args(gen)
+        gen.add_argument("--model", default="mimir", choices=["cogvideox", "mimir"])
+        gen.add_argument("--out", required=True, help="output .mp4 or .gif")
+        gen.set_defaults(func=cmd_generate)
+        _add_generation_args(cmp_)
+        cmp_.add_argument("--out-dir", required=True)
+        cmp_.set_defaults(func=cmd_compare)
     for name in DELEGATED:
         sub.add_parser(name, help=f"see `python -m mimir {name} --help`")
     args = parser.parse_args(argv)

@@ -19,9 +19,6 @@ from .text_encoding import LLMBranchConfig, PromptEncoder, TokenBundle
 from .token_fuser import TokenFuser
 
 
-GUIDANCE_RANGE: tuple[float, float] = (1.0, 20.0)
-
-
 @dataclass(frozen=True)
 class SupportedInputs:
     """What a pipeline accepts, derived from its components; `check_inputs` enforces exactly this."""

