@@ -112,11 +112,6 @@ def _background(spec: SceneSpec, F: int) -> np.ndarray:
     return start[None] * (1 - tau) + end[None] * tau  # (F, 3)
 
 
-def _start_box(path: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    """Range of start centres (x, y) keeping the whole path (F, 2) inside [lo, hi] on both axes."""
-    return lo - path.min(axis=0), hi - path.max(axis=0)
-
-
 def _relation_axis(relation: str) -> int:
     return 0 if relation in ("left_of", "right_of") else 1
 
