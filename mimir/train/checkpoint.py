@@ -1,20 +1,33 @@
-"""Checkpoints: weights in diffusers format plus the config that rebuilds them, and the trainer state to resume.
+"""Checkpoints: weights in diffusers format plus the config that rebuilds them, accelerate's trainer state to resume,
+the loss log, and the export of a run.
 
 Layout of a run folder:
     <run>/<component>/config.json + diffusion_pytorch_model.safetensors   (save_pretrained; one folder per model)
-    <run>/trainer_state.pt                                                 (optimizer, step, RNG; for resuming)
+    <run>/trainer_state/        (accelerate's `save_state`: prepared models, optimizer, LR scheduler, GradScaler, the
+                                 RNG states of every process; custom_checkpoint_0.pkl holds the step)
     <run>/losses.csv                                (step, loss, loss_mean, lr, elapsed seconds; see LossLog)
     <run>/args.json, environment.json                                      (the command's arguments; machine, versions)
 """
 
+import copy
 import csv
 import hashlib
 import json
+import shutil
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
 import torch
+from accelerate import Accelerator
+from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+
+from mimir.bench.report import environment
+from mimir.token_fuser import load_token_fuser
+
+
+STATE_DIR = "trainer_state"
 
 
 def save_models(run: Path, models: dict, dtype: torch.dtype | None = None) -> None:
@@ -27,38 +40,56 @@ def save_models(run: Path, models: dict, dtype: torch.dtype | None = None) -> No
 
 
 def _cast_copy(model, dtype):
-    import copy
-
-    clone = copy.deepcopy(model)
-    return clone.to(dtype)
+    return copy.deepcopy(model).to(dtype)
 
 
-def save_state(run: Path, step: int, optimizer, scheduler=None) -> None:
-    state = {
-        "step": step,
-        "optimizer": optimizer.state_dict(),
-        "lr_scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }
-    tmp = run / "trainer_state.pt.tmp"
-    torch.save(state, tmp)
-    tmp.replace(run / "trainer_state.pt")
+class TrainingState:
+    """What resumes a run: accelerate's `save_state` / `load_state` carry the prepared models, optimizer and
+    GradScaler, the objects registered here (the LR scheduler) and every process's RNG states; this adds the step.
 
+    Construct it after `accelerator.prepare`; `resume()` then continues a run where its last checkpoint left it.
+    """
 
-def load_state(run: Path, optimizer, scheduler=None) -> int:
-    """Restore optimizer and RNG state; returns the step to continue from (0 if the run has no state)."""
-    path = run / "trainer_state.pt"
-    if not path.exists():
-        return 0
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state.get("lr_scheduler") is not None:
-        scheduler.load_state_dict(state["lr_scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    if state.get("cuda_rng") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    return int(state["step"])
+    def __init__(self, accelerator: Accelerator, run: Path, *objects):
+        self.accelerator, self.run, self.step = accelerator, Path(run), 0
+        accelerator.register_for_checkpointing(self, *objects)  # self first: custom_checkpoint_0.pkl is the step
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+
+    def resume(self) -> int:
+        """Restore `run/trainer_state/` if the run has one; returns the step to continue from (0 for a new run)."""
+        if (self.run / "trainer_state.pt").exists() and not (self.run / STATE_DIR).exists():
+            raise ValueError(
+                f"{str(self.run)!r} holds a trainer_state.pt of an older checkpoint layout, which cannot resume: "
+                "start a new --output-dir"
+            )
+        if (self.run / STATE_DIR).is_dir():
+            self.accelerator.load_state(self.run / STATE_DIR)
+        return self.step
+
+    def save(self, step: int, models: dict) -> None:
+        """Checkpoint at `step`; every process calls it (each saves its own RNG state). The models go to `run/<name>/`
+        in diffusers format (what export and the presets read), the trainer state to `run/trainer_state/`, written
+        beside the previous one and swapped in whole, so that a run killed mid-save still resumes."""
+        self.step = step
+        accelerator, current = self.accelerator, self.run / STATE_DIR
+        new, old = current.with_name(STATE_DIR + ".new"), current.with_name(STATE_DIR + ".old")
+        if accelerator.is_main_process:
+            save_models(self.run, {name: accelerator.unwrap_model(model) for name, model in models.items()})
+            shutil.rmtree(new, ignore_errors=True)  # left by a save that was killed
+        accelerator.wait_for_everyone()
+        accelerator.save_state(new)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            if current.exists():
+                current.rename(old)
+            new.rename(current)
+            shutil.rmtree(old, ignore_errors=True)
+        accelerator.wait_for_everyone()
 
 
 class LossLog:
@@ -102,8 +133,6 @@ def weights_digest(folder: str | Path) -> str:
 
 def write_args(run: Path, args) -> None:
     """The command's arguments, and the machine and versions it ran on (a figure must say what produced it)."""
-    from mimir.bench.report import environment
-
     run.mkdir(parents=True, exist_ok=True)
     (run / "args.json").write_text(json.dumps(vars(args), indent=2, default=str))
     (run / "environment.json").write_text(json.dumps(environment(), indent=2))
@@ -116,3 +145,27 @@ def pack(run: Path, names: list[str], out: Path) -> Path:
         for name in names:
             tar.add(run / name, arcname=name)
     return out
+
+
+def export_run(run: str | Path, out: str | Path, fp16: bool) -> None:
+    """Pack a run's models (`save_pretrained` folders, optionally cast to fp16) and its logs into one tar; the
+    trainer state stays behind."""
+    classes = {
+        "vae": AutoencoderKLCogVideoX,
+        "transformer": CogVideoXTransformer3DModel,
+        "token_fuser": load_token_fuser,
+    }
+    run, names = Path(run), []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name, cls in classes.items():
+            if (run / name / "config.json").exists():
+                model = cls(run / name) if cls is load_token_fuser else cls.from_pretrained(run / name)
+                (model.to(torch.float16) if fp16 else model).save_pretrained(tmp / name)
+                names.append(name)
+        for log in ("llm_branch.json", "losses.csv", "args.json", "environment.json", "colour_fidelity.txt"):
+            if (run / log).exists():
+                shutil.copy(run / log, tmp / log)
+                names.append(log)
+        pack(tmp, names, Path(out))
+    print(json.dumps({"run": str(run), "out": str(out), "members": names}))

@@ -14,25 +14,45 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
+from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+from diffusers.models.embeddings import get_3d_rotary_pos_embed
+from diffusers.pipelines.cogvideo.pipeline_cogvideox import get_resize_crop_region_for_grid
 
 from mimir.presets import load_minilm, load_smollm2, nano_scheduler, nano_transformer_config
 from mimir.text_encoding import LLM_BRANCH_FILE, LLMBranchConfig, PromptEncoder
 from mimir.token_fuser import TokenFuser, load_token_fuser
 
-from .checkpoint import LossLog, load_state, save_models, save_state, weights_digest, write_args
+from .checkpoint import LossLog, TrainingState, weights_digest, write_args
 from .data import build_pool, encode_captions, render_items
 
 
-def rotary_embeddings(transformer, vae_scale_spatial: int, height: int, width: int, latent_frames: int, device):
-    """The 3D RoPE tables exactly as the pipeline builds them (diffusers' own method, called without a pipeline)."""
-    owner = SimpleNamespace(transformer=transformer, vae_scale_factor_spatial=vae_scale_spatial)
-    return CogVideoXPipeline._prepare_rotary_positional_embeddings(owner, height, width, latent_frames, device)
+def rotary_embeddings(
+    transformer: CogVideoXTransformer3DModel,
+    vae_scale_spatial: int,
+    height: int,
+    width: int,
+    latent_frames: int,
+    device: torch.device | str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The DiT's 3D RoPE tables (cos, sin), each (F_lat * h * w / p^2, head_dim), as `CogVideoXPipeline` builds them
+    for a CogVideoX 1.0 DiT: the token grid is placed in the DiT's training grid, then `get_3d_rotary_pos_embed`."""
+    config = transformer.config
+    if config.patch_size_t is not None:
+        raise ValueError(f"patch_size_t={config.patch_size_t}: only CogVideoX 1.0 DiTs (patch_size_t=None) train here")
+    p = config.patch_size
+    grid = (height // (vae_scale_spatial * p), width // (vae_scale_spatial * p))  # (h / p, w / p)
+    crops = get_resize_crop_region_for_grid(grid, config.sample_width // p, config.sample_height // p)
+    return get_3d_rotary_pos_embed(
+        embed_dim=config.attention_head_dim,
+        crops_coords=crops,
+        grid_size=grid,
+        temporal_size=latent_frames,
+        device=device,
+    )
 
 
 @torch.no_grad()
@@ -144,7 +164,8 @@ def train_dit(args) -> Path:
     optimizer = torch.optim.AdamW(params, weight_decay=0.0)
     warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(1, args.lr_warmup_steps)))
     transformer, fuser, optimizer = accelerator.prepare(transformer, fuser, optimizer)
-    step = load_state(run, optimizer, warmup)
+    state = TrainingState(accelerator, run, warmup)
+    step = state.resume()
     log = LossLog(run) if accelerator.is_main_process else None
     rotary = rotary_embeddings(
         accelerator.unwrap_model(transformer), vae_scale_spatial, args.height, args.width, latents.shape[1], device
@@ -194,15 +215,8 @@ def train_dit(args) -> Path:
         if log is not None and (step % args.log_every == 0 or step == args.max_train_steps or out_of_time):
             log.write(step, loss.item(), warmup.get_last_lr()[0])
             print(f"dit[{args.fusion_type}] step {step} loss {loss.item():.4f}", flush=True)
-        if accelerator.is_main_process and (
-            step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time
-        ):
-            models = {
-                "transformer": accelerator.unwrap_model(transformer),
-                "token_fuser": accelerator.unwrap_model(fuser),
-            }
-            save_models(run, models)
-            save_state(run, step, optimizer, warmup)
+        if step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time:
+            state.save(step, {"transformer": transformer, "token_fuser": fuser})
         if out_of_time:
             break
     accelerator.wait_for_everyone()

@@ -14,8 +14,9 @@ from accelerate import Accelerator
 from diffusers import AutoencoderKLCogVideoX
 
 from mimir.presets import nano_vae_config
+from mimir.world.vocab import COLORS
 
-from .checkpoint import LossLog, load_state, save_models, save_state, write_args
+from .checkpoint import LossLog, TrainingState, write_args
 from .data import build_pool, render_items
 
 
@@ -33,8 +34,6 @@ def colour_fidelity(vae, pool, index: list[int], args, device) -> float:
 
     The feasibility run's lesson: L1 over the whole frame hides lost object colours, so measure them directly.
     """
-    from mimir.world.vocab import COLORS
-
     palette = torch.tensor(list(COLORS.values()), device=device, dtype=torch.float32) / 127.5 - 1.0  # (8, 3)
     video = render_items(pool, index, args.num_frames, args.height, args.width, device)  # (B, 3, F, H, W)
     recon = vae.decode(vae.encode(video).latent_dist.mode()).sample.float().clamp(-1, 1)
@@ -66,7 +65,8 @@ def train_vae(args) -> Path:
     vae.train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.learning_rate, weight_decay=0.0)
     vae, optimizer = accelerator.prepare(vae, optimizer)
-    step = load_state(run, optimizer)
+    state = TrainingState(accelerator, run)
+    step = state.resume()
     log = LossLog(run) if accelerator.is_main_process else None
     rng = random.Random(args.seed * 1000 + accelerator.process_index + step)
 
@@ -94,11 +94,8 @@ def train_vae(args) -> Path:
         if log is not None and (step % args.log_every == 0 or step == args.max_train_steps or out_of_time):
             log.write(step, loss.item(), args.learning_rate)
             print(f"vae step {step} loss {loss.item():.4f} l1 {l1.item():.4f} kl {kl.item():.4f}", flush=True)
-        if accelerator.is_main_process and (
-            step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time
-        ):
-            save_models(run, {"vae": accelerator.unwrap_model(vae)})
-            save_state(run, step, optimizer)
+        if step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time:
+            state.save(step, {"vae": vae})
         if out_of_time:
             break
     accelerator.wait_for_everyone()
