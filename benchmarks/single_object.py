@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,6 +32,9 @@ sys.path.insert(0, str(REPO))
 from mimir.bench import score_video, wilson_interval  # noqa: E402
 from mimir.bench.report import environment  # noqa: E402
 from mimir.bench.suite import spec_seed  # noqa: E402
+from mimir.generation import GenerationSettings, initial_latents  # noqa: E402
+from mimir.presets import NANO_ASSETS, load_pipelines  # noqa: E402
+from mimir.train.checkpoint import weights_digest  # noqa: E402
 from mimir.world.captions import canonical_prompt  # noqa: E402
 from mimir.world.render import render  # noqa: E402
 from mimir.world.sampler import make_suite  # noqa: E402
@@ -71,18 +73,6 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def initial_latents(pipe, seed: int, num_frames: int, height: int, width: int) -> torch.Tensor:
-    """The seed's starting noise (1, F_latent, C, h, w), drawn on the CPU as `mimir.generation.initial_latents`."""
-    shape = (
-        1,
-        (num_frames - 1) // pipe.vae_scale_factor_temporal + 1,
-        pipe.transformer.config.in_channels,
-        height // pipe.vae_scale_factor_spatial,
-        width // pipe.vae_scale_factor_spatial,
-    )
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float32)
-
-
 def run_model(pipe, specs: list[SceneSpec], prompts: list[str], defaults: dict[str, Any]) -> tuple[list[dict], float]:
     """Generate one video per spec (text encoded once, batched, up front) and score it; returns rows, seconds."""
     started = time.perf_counter()
@@ -100,7 +90,7 @@ def run_model(pipe, specs: list[SceneSpec], prompts: list[str], defaults: dict[s
             width=defaults["width"],
             num_inference_steps=defaults["num_inference_steps"],
             guidance_scale=defaults["guidance_scale"],
-            latents=initial_latents(pipe, seed, defaults["num_frames"], defaults["height"], defaults["width"]),
+            latents=initial_latents(pipe, GenerationSettings(prompt=prompt, seed=seed, **defaults)),
             output_type="np",
         )
         result = score_video(np.asarray(out.frames)[0], spec)  # frames (F, H, W, 3)
@@ -137,8 +127,6 @@ def format_line(label: str, s: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> None:
-    from mimir.presets import load_pipelines
-
     specs = single_object_specs(args.num_specs, args.seed)
     pipes = load_pipelines("nano")
     if not pipes.trained:
@@ -146,9 +134,6 @@ def main(args: argparse.Namespace) -> None:
     defaults = dict(pipes.defaults)
     for pipe in (pipes.cogvideox, pipes.mimir):
         pipe.set_progress_bar_config(disable=True)
-
-    from mimir.presets import NANO_ASSETS
-    from mimir.train.checkpoint import weights_digest
 
     report: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
