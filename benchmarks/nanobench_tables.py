@@ -333,7 +333,7 @@ def read_losses(path: Path) -> Losses:
 
 def plot_losses(losses: dict[str, Losses], path: Path) -> Path | None:
     """Loss curves of the fusion types to a PNG; None when matplotlib is not installed (it is not a dependency)."""
-    try:
+    try:  # an optional package, absent from .venv (no figure to measure): the tables must build without it
         import matplotlib
 
         matplotlib.use("Agg")

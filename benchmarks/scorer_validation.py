@@ -15,9 +15,12 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
+import torch
+
 from mimir.bench.report import environment, wilson_interval
 from mimir.bench.suite import load_suites
 from mimir.bench.validate import validate_suite
+from mimir.world.render import render
 
 
 HERE = Path(__file__).resolve().parent
@@ -26,14 +29,10 @@ TARGETS = {"ground_truth": 0.98, "degraded": 0.95}
 
 
 def _render(specs, seeds):
-    from mimir.world.render import render
-
     return render(specs, seeds).numpy()
 
 
 def _one(job: tuple[str, int | None, int]) -> tuple[str, dict]:
-    import torch
-
     torch.set_num_threads(1)  # the pool already uses every core
     path, limit, seed = job
     specs = load_suites([path])[path]

@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mimir.generation import GenerationSettings, compare, initial_latents  # noqa: E402
+from mimir.presets import load_pipelines  # noqa: E402
 from mimir.world.captions import canonical_prompt  # noqa: E402
 from mimir.world.sampler import sample_spec  # noqa: E402
 
@@ -124,8 +125,6 @@ def fresh_prompts(n: int, seed: int) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> None:
-    from mimir.presets import load_pipelines
-
     torch.set_grad_enabled(False)
     pipes = load_pipelines("nano")
     if not pipes.trained:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from scipy.stats import binomtest
 
 from mimir.world.vocab import DIMENSIONS
@@ -97,21 +98,15 @@ def _version(package: str) -> str | None:
 
 
 def environment() -> dict[str, Any]:
-    """Machine and package versions for a report (no heavy imports beyond torch, which is already loaded)."""
-    env: dict[str, Any] = {
+    """Machine and package versions for a report."""
+    return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "packages": {p: _version(p) for p in ("torch", "diffusers", "transformers", "numpy", "scipy", "scikit-image")},
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-    try:
-        import torch
-
-        env["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except ImportError:
-        env["cuda"] = None
-    return env
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:
