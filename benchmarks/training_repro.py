@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import load_file
 from scipy import stats
 
 
@@ -228,8 +229,6 @@ def _sha256(path: Path) -> str:
 
 def _fuser_mix(folder: Path) -> dict[str, Any]:
     """The Mimir fuser's layer mix (softmax of `layer_logits`, one weight per LLM hidden layer) and `llm_scale`."""
-    from safetensors.numpy import load_file
-
     w = load_file(str(folder / WEIGHTS_FILE))
     logits = w["layer_logits"].astype(np.float64)  # (L,)
     mix = np.exp(logits - logits.max())
@@ -242,8 +241,6 @@ def _fuser_mix(folder: Path) -> dict[str, Any]:
 
 def _distance(a: Path, b: Path) -> dict[str, Any]:
     """How far two weight files are apart: tensors bit-identical, largest |difference|, relative L2 distance."""
-    from safetensors.numpy import load_file
-
     x, y = load_file(str(a)), load_file(str(b))
     if x.keys() != y.keys():
         raise ValueError(f"{a} and {b} hold different tensors: {sorted(set(x) ^ set(y))}")
