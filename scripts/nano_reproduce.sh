@@ -30,7 +30,7 @@ mimir() {  # mimir OUTPUT_DIR STEPS
     --init-transformer $R/cogvideox/transformer --max-train-steps "$2" --train-batch-size 256 \
     --learning-rate 1e-4 --lr-warmup-steps 200 --cache-dir $R/cache --time-limit-minutes "$(minutes_left)"
 }
-step_of() { python3 -c "import torch; print(torch.load('$1/trainer_state.pt', weights_only=False)['step'])"; }
+step_of() { python3 -c "import torch; print(torch.load('$1/trainer_state/custom_checkpoint_0.pkl', weights_only=False)['step'])"; }
 
 case ${1:?part: start, continue or finish} in
   start)
