@@ -1,7 +1,13 @@
 """Text-feature probe: which text features carry the meaning of a nano-world prompt, per branch and layer.
 
-    .venv/bin/python benchmarks/text_probe.py                    # defaults; Gemma-3-270M too when it is installed
-    .venv/bin/python benchmarks/text_probe.py --no-gemma         # MiniLM and SmolLM2 only (about 10 min, 2 cores)
+    .venv/bin/python benchmarks/text_probe.py                # defaults; Gemma-3-270M too when it is installed
+    .venv/bin/python benchmarks/text_probe.py --no-gemma     # MiniLM and SmolLM2 only
+    .venv/bin/python benchmarks/text_probe.py --report-only  # rewrite the RESULTS.md section from the results JSON
+
+CPU cost on 2 shared cores (measured; see the `timing` of the results file): the LLM forward passes dominate, 4 of 5
+of them for the instruction tokens. SmolLM2 took 8 to 25 min for all three splits depending on the other load of the
+machine, Gemma-3-270M about the same plus 100 s to dequantise its GGUF; the probes take 1 to 4 min per LLM. Features
+are cached, so a rerun with the same prompts and layers only fits the probes.
 
 Feature sources (LLMs at every `--layer-step`-th index into `hidden_states`, 0 = the embeddings, and the last, which
 is after the final norm and is what the branch took so far):
@@ -1019,7 +1025,8 @@ def main(args: argparse.Namespace) -> dict:
     result = {
         "settings": dict(vars(args)),
         "command": command,
-        "environment": environment() | {"load_average_1min": [load_before, os.getloadavg()[0]]},
+        "environment": environment()
+        | {"cpu_model": cpu_model(), "load_average_1min": [load_before, os.getloadavg()[0]]},
         "split": {
             "fraction": args.withhold_fraction,
             "tables_sha256": hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest(),
@@ -1052,6 +1059,17 @@ def main(args: argparse.Namespace) -> dict:
     return result
 
 
+def cpu_model() -> str:
+    """The processor's model name from /proc/cpuinfo (platform.processor() says only 'x86_64' on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def markdown_section(result: dict, table: str) -> str:
     """The RESULTS.md section: machine, versions, command, the table, the chosen layers and the CPU cost."""
     env, s, timing = result["environment"], result["settings"], result["timing"]
@@ -1070,7 +1088,8 @@ def markdown_section(result: dict, table: str) -> str:
         f" {s['test_per_suite']} of each), used for nothing but this report. **Every layer below was chosen on the"
         " validation split only.**",
         "",
-        f"Machine: {env['processor']}, {env['cpu_count']} cores, {env['platform']}, Python {env['python']},"
+        f"Machine: {env.get('cpu_model', env['processor'])}, {env['cpu_count']} cores, {env['platform']},"
+        f" Python {env['python']},"
         f" {packages}, scikit-learn {sklearn}; 1-min load average {env['load_average_1min'][0]:.1f} →"
         f" {env['load_average_1min'][1]:.1f} (other processes share the cores). Command:",
         "",
@@ -1079,7 +1098,7 @@ def markdown_section(result: dict, table: str) -> str:
         "Accuracy in %. Per attribute: validation/test accuracy at the layer that validation chose for that"
         " attribute (`L` = index into `hidden_states`, 0 = embeddings, last = after the final norm; MiniLM: its"
         " output, L-1); `layer (val)`: the layer with the best validation mean over attributes, whose validation and"
-        " test means are shown. Validation is harder than test by design: every caption uses withheld wording"
+        " test means are shown. Validation is mostly harder than test by design: every caption uses withheld wording"
         " wherever the tables have some (e.g. only withheld colour words), while the test suites mix new and plain"
         " words. Chance: 1/8 colour, 1/4 shape, count, relation and direction, 1/2 event and lighting.",
         "",
@@ -1099,7 +1118,10 @@ def markdown_section(result: dict, table: str) -> str:
     for model, t in timing.items():
         if not isinstance(t, dict):
             continue
-        load = f"load {t['load_s']:.0f} s" if t.get("load_s") is not None else "load not timed (features cached)"
+        how = {"smollm2": " from the float copy `load_smollm2` caches", "gemma3": ", dequantising the GGUF"}.get(
+            model, ""
+        )
+        load = f"load {t['load_s']:.0f} s{how}" if t.get("load_s") is not None else "load not timed (features cached)"
         per_text = {k: v for k, v in t.get("encode_ms_per_text", {}).items() if v is not None}
         enc = "".join(
             f", {np.mean([v for k, v in per_text.items() if k.startswith(kind)]):.0f} ms per {kind} text"
@@ -1111,7 +1133,10 @@ def markdown_section(result: dict, table: str) -> str:
             f"; shared-prefix cache vs plain forward: max relative difference {check:.0e}" if check is not None else ""
         )
         lines.append(f"- {model}: {load}{enc}, probes {t['probe_s']:.0f} s{check}.")
-    lines.append(f"- total {timing['total_s'] / 60:.1f} min.")
+    lines.append(
+        f"- total {timing['total_s'] / 60:.1f} min; per-text times vary 2-4x with the other load of the shared"
+        " machine, so they compare models only roughly."
+    )
     ref = result["reference_check"]
     if "query_max_rel_diff" in ref:
         lines.append(
