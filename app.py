@@ -168,7 +168,7 @@ class Studio:
         if not p.trained:
             text += (
                 "\n\n<div class='untrained'><b>untrained</b>: the nano video models are random-initialised "
-                "(no trained weights under assets/nano/). Videos are noise; the app, the token space and the "
+                "(no trained weights under mimir/assets/nano/). Videos are noise; the app, the token space and the "
                 "study machinery still work.</div>"
             )
         return text

@@ -1,7 +1,7 @@
 """Write the NanoBench suites: prompts/bench/{train,heldout}/<dimension>.jsonl (deterministic).
 
 The same specs appear in both splits; only the prompt differs: `train` uses the caption templates training sees,
-`heldout` the wordings training never sees (NANO_WORLD.md, Captions). Every spec carries its fixed render /
+`heldout` the wordings training never sees (`mimir/world/captions.py`). Every spec carries its fixed render /
 generation seed as an id suffix (`color-0007-s918273`, see mimir.bench.suite), because the spec schema has no
 seed key.
 

@@ -410,7 +410,7 @@ def device_root(args: dict[str, Any]) -> str:
     """The repository root on the machine that trained (the prefix of its `assets/` path), to print paths relative."""
     for key in ("init_transformer", "vae", "output_dir"):
         value = str(args.get(key) or "")
-        for marker in ("/assets/", "/runs/"):
+        for marker in ("/mimir/assets/", "/assets/", "/runs/"):
             if marker in value:
                 return value.split(marker)[0] + "/"
     return ""

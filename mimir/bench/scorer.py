@@ -1,7 +1,7 @@
 """NanoBench scorer: one video + its scene spec -> verdicts per check, the headline verdict, quality figures.
 
 `score_video` is the only entry point. The headline `pass` is the verdict of the check named like the spec's
-`dimension` (NANO_WORLD.md); the other applicable checks are reported alongside. Quality figures follow the
+`dimension`; the other applicable checks are reported alongside. Quality figures follow the
 spirit of VBench's (background consistency, temporal flickering, imaging quality) but are classical measures on
 the nano world, each in [0, 1], higher is better.
 """

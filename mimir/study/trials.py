@@ -12,6 +12,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,8 +23,7 @@ from mimir.video import save_mp4
 from .votes import MODEL_LABELS, MODELS, SETTING_FIELDS
 
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_STUDY_PROMPTS = REPO_ROOT / "prompts" / "study" / "prompts.txt"
+DEFAULT_STUDY_PROMPTS = files("mimir") / "prompts" / "study" / "prompts.txt"
 # A clip must play long enough to judge motion and physics (our choice). Nano clips are 9 frames, 1.1 s at 8 fps:
 # a trial takes the fewest frames the model supports that last STUDY_SECONDS at MIN_FPS, shown at the fps (at most
 # MAX_FPS) that makes them last STUDY_SECONDS. Nano: 17 frames at 6 fps, 2.8 s; CogVideoX-5B: its 49 frames at 8 fps.
@@ -46,7 +46,7 @@ def load_prompt_file(path: str | Path) -> list[str]:
 
 
 def load_study_prompts(path: str | Path | None = None) -> list[str]:
-    """The study prompt list: ``prompts/study/prompts.txt`` unless the study runner passes another file."""
+    """The study prompt list: ``mimir/prompts/study/prompts.txt`` unless the study runner passes another file."""
     return load_prompt_file(DEFAULT_STUDY_PROMPTS if path is None else path)
 
 

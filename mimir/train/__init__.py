@@ -5,7 +5,7 @@ one GPU, on N GPUs under `accelerate launch -m mimir train ...`, or on the CPU f
     dit   the CogVideoX DiT: from scratch with `--fusion-type t5_only` (CogVideoX-nano), or fine-tuned from
           `--init-transformer` with any fusion type (Mimir-nano is `--fusion-type mimir`)
 
-The commands that produced the shipped weights are in assets/nano/README.md.
+The commands that produced the shipped weights are in mimir/assets/nano/README.md.
 """
 
 import argparse

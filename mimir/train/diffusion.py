@@ -80,7 +80,7 @@ def _cached(path: Path | None, build):
 
 def llm_branch_of_run(run: Path, args) -> LLMBranchConfig:
     """The run's LLM-branch settings: read back from `llm_branch.json` when resuming (so that editing
-    `prompts/llm/branch.json` never changes a run), else the texts of that file with `--llm-hidden-layers`."""
+    `mimir/prompts/llm/branch.json` never changes a run), else the texts of that file with `--llm-hidden-layers`."""
     requested = LLMBranchConfig.from_file(hidden_layers=tuple(args.llm_hidden_layers))
     if (run / LLM_BRANCH_FILE).exists():
         saved = LLMBranchConfig.load(run)

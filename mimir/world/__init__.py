@@ -1,4 +1,4 @@
-"""The nano world (NANO_WORLD.md): scene specs, the ground-truth renderer, captions and a spec sampler."""
+"""The nano world: scene specs, the ground-truth renderer, captions and a spec sampler."""
 
 from mimir.world.captions import canonical_prompt, caption, parse_prompt
 from mimir.world.render import Layout, render, render_layout

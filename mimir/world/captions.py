@@ -1,10 +1,10 @@
 """Captions of nano-world scenes: varied training wordings, a held-out split, one canonical wording, and a parser.
 
 The wording tables (templates, synonyms, indirect descriptions such as "a circle the colour of grass" or "the sun
-rising") are data: `prompts/world/templates_train.json` and `prompts/world/templates_heldout.json`, loaded on
-first use. The two splits share only the plain vocabulary words (`red`, `circle`, `two`, ...); every template,
-synonym and indirect phrase of the held-out file is absent from training captions, so scores on held-out prompts
-measure text understanding rather than template matching (NANO_WORLD.md, "Captions").
+rising") are data shipped with the package: `mimir/prompts/world/templates_train.json` and
+`mimir/prompts/world/templates_heldout.json`, loaded on first use. The two splits share only the plain vocabulary
+words (`red`, `circle`, `two`, ...); every template, synonym and indirect phrase of the held-out file is absent from
+training captions, so scores on held-out prompts measure text understanding rather than template matching.
 
 `canonical_prompt` gives one fixed plain wording per spec; `parse_prompt` reads the canonical wording and the
 common training wordings back into a spec (the app uses it to score a user's prompt).
@@ -14,7 +14,7 @@ import functools
 import json
 import random
 import re
-from pathlib import Path
+from importlib.resources import files
 from typing import Any, Literal
 
 from mimir.world import vocab
@@ -23,7 +23,7 @@ from mimir.world.spec import SceneObject, SceneSpec, parse_spec
 
 Split = Literal["train", "heldout"]
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts" / "world"
+PROMPTS_DIR = files("mimir") / "prompts" / "world"
 INDIRECT_PROB = 0.15  # chance that a noun phrase uses an indirect colour or shape description (ours)
 IDIOM_PROB = 0.5  # chance that a sun-like scene is captioned by its idiom (ours)
 
@@ -39,8 +39,7 @@ def load_tables(split: Split) -> dict[str, Any]:
     """The wording tables of one split (see the `_doc` entry of the JSON file)."""
     if split not in ("train", "heldout"):
         raise ValueError(f"split={split!r}: must be 'train' or 'heldout'")
-    with open(PROMPTS_DIR / f"templates_{split}.json", encoding="utf-8") as f:
-        return json.load(f)
+    return json.loads((PROMPTS_DIR / f"templates_{split}.json").read_text(encoding="utf-8"))
 
 
 def _form(entry: str, plural: bool) -> str:

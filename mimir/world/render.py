@@ -5,7 +5,7 @@ centre per frame and a visible flag, and the background colour per frame; it is 
 NanoBench check against. `render` rasterises a batch of layouts with pure tensor ops (signed distance fields,
 one soft edge pixel of anti-aliasing), so it runs on GPU inside a training loop.
 
-Design choices (ours; NANO_WORLD.md leaves them open):
+Design choices (ours):
 
 - every copy is a solid flat `vocab.COLORS` shape with a bounding box of side `SIZE_FRAC * min(H, W)`
   (14 px at 64x64), big enough to survive the tiny VAE; all shapes of a scene have the same size.

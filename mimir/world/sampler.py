@@ -4,7 +4,7 @@ Our choices: dimensions are uniform when none is asked for; within a dimension e
 Counts above 1 appear in `count` scenes (1..4, uniform) and now and then in `spatial_relationship` scenes
 (`SPATIAL_COUNT_PROB`), so "two red circles to the left of a blue square" is in the world. A `motion` scene is,
 with probability `SUN_PROB`, a yellow circle moving up (down) while the background brightens (darkens): "the sun
-rising" (setting) of NANO_WORLD.md.
+rising" (setting).
 """
 
 import random

@@ -1,6 +1,6 @@
-"""Scene specs: the JSON schema of NANO_WORLD.md as dataclasses, with one validator and a suite loader.
+"""Scene specs: one line of a suite file as dataclasses, with one validator and a suite loader.
 
-`parse_spec` is the single place where a spec is checked (STYLE.md rule 4): every error is a `ValueError` that
+`parse_spec` is the single place where a spec is checked: every error is a `ValueError` that
 names the key, quotes the bad value and states the rule. Rules beyond the schema table are ours, chosen so that
 every valid spec is renderable and checkable; they are marked "(ours)" below:
 
@@ -57,7 +57,7 @@ class Event:
 
 @dataclass
 class SceneSpec:
-    """One line of a suite file (NANO_WORLD.md). Build it with `parse_spec` to get it validated."""
+    """One line of a suite file. Build it with `parse_spec` to get it validated."""
 
     id: str
     dimension: str

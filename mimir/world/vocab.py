@@ -1,4 +1,4 @@
-"""The nano world's vocabulary (../shared/NANO_WORLD.md): the words a scene spec may use.
+"""The nano world's vocabulary: the words a scene spec may use.
 
 The RGB values are our choice: eight colours that stay far apart in RGB (and after the tiny VAE), so that a
 classical colour segmentation in NanoBench can tell them apart exactly. The background is a dark grey that no
