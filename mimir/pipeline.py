@@ -15,7 +15,7 @@ import torch
 from diffusers import CogVideoXPipeline
 from diffusers.pipelines.cogvideo.pipeline_output import CogVideoXPipelineOutput
 
-from .text_encoding import LLMBranchConfig, PromptEncoder, TokenBundle
+from .text_encoding import Encoding, LLMBranchConfig, PromptEncoder
 from .token_fuser import TokenFuser
 
 
@@ -28,6 +28,15 @@ class SupportedInputs:
     width: tuple[int, ...]
     num_inference_steps: tuple[int, int]  # inclusive range
     max_prompt_tokens: int  # n: prompts longer than this are refused, never cut
+
+
+@dataclass(frozen=True)
+class FusedTokens:
+    """The `TokenFuser`'s output: the condition the DiT reads (k = 4 stabilizer tokens with `fusion_type="mimir"`,
+    0 without the stabilizer)."""
+
+    embeds: torch.Tensor  # (B, n + k, D)
+    mask: torch.Tensor  # (B, n + k)
 
 
 class MimirPipeline(CogVideoXPipeline):
@@ -112,12 +121,12 @@ class MimirPipeline(CogVideoXPipeline):
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
         llm_branch: Literal["on", "off"] = "on",
-    ) -> TokenBundle:
-        """Both branches and the fused condition for B prompts: `fused_embeds` is (B, n + k, D), k = 4 with the
-        stabilizer. Also used by the token-space panel."""
+    ) -> tuple[Encoding, FusedTokens]:
+        """Both branches' tokens for B prompts and the fused condition made from them, (B, n + k, D) with k = 4 for
+        the stabilizer. Also used by the token-space panel, which shows both."""
         device = device or self._execution_device
         dtype = dtype or self.transformer.dtype
-        bundle = self.prompt_encoder.encode(
+        encoding = self.prompt_encoder.encode(
             prompts,
             with_llm=self.token_fuser.uses_llm,
             llm_answer_tokens=llm_answer_tokens,
@@ -126,17 +135,17 @@ class MimirPipeline(CogVideoXPipeline):
             dtype=dtype,
         )
         fuser_dtype = self.token_fuser.dtype
-        cast = lambda t: None if t is None else t.to(device=device, dtype=fuser_dtype)  # noqa: E731
+        cast = lambda t: t.to(device=device, dtype=fuser_dtype)  # noqa: E731
+        llm = encoding.llm
         fused, mask = self.token_fuser(
-            cast(bundle.encoder_embeds),
-            bundle.encoder_mask,
-            cast(bundle.llm_embeds),
-            bundle.llm_mask,
-            cast(bundle.instruction_embeds),
+            cast(encoding.encoder.embeds),  # (B, n, D)
+            encoding.encoder.mask,  # (B, n)
+            None if llm is None else cast(llm.combined.embeds),  # (B, n, L, D_llm)
+            None if llm is None else llm.combined.mask,  # (B, n)
+            None if llm is None else cast(llm.instruction_embeds),  # (B, 4, L, D_llm)
             llm_branch=llm_branch,
-        )
-        bundle.fused_embeds, bundle.fused_mask = fused.to(dtype), mask  # (B, n + k, D), (B, n + k)
-        return bundle
+        )  # (B, n + k, D), (B, n + k)
+        return encoding, FusedTokens(fused.to(dtype), mask)
 
     def encode_prompt(
         self,
@@ -167,9 +176,12 @@ class MimirPipeline(CogVideoXPipeline):
         dtype = dtype or self.transformer.dtype
         prompt = [prompt] if isinstance(prompt, str) else prompt
         batch_size = len(prompt) if prompt is not None else prompt_embeds.shape[0]
-        encode = lambda texts: self.encode_tokens(  # noqa: E731
-            texts, llm_answer_tokens, generator, device=device, dtype=dtype, llm_branch=llm_branch
-        ).fused_embeds  # (B, n + k, D)
+
+        def encode(texts: list[str]) -> torch.Tensor:
+            _, fused = self.encode_tokens(
+                texts, llm_answer_tokens, generator, device=device, dtype=dtype, llm_branch=llm_branch
+            )
+            return fused.embeds  # (B, n + k, D)
 
         if prompt_embeds is None:
             prompt_embeds = encode(prompt)

@@ -9,7 +9,7 @@ prompt for the session.
 import json
 import logging
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
@@ -97,26 +97,48 @@ class LLMBranchConfig:
         return cls.from_dict(json.loads(path.read_text()))
 
 
-@dataclass
-class TokenBundle:
-    """Everything both branches produce for a batch of B prompts (n = encoder length, L = LLM layers taken,
-    a = answer length)."""
+@dataclass(frozen=True)
+class EncoderTokens:
+    """The encoder branch's tokens for B prompts (n = `max_sequence_length`)."""
 
-    encoder_embeds: torch.Tensor  # (B, n, D)
-    encoder_mask: torch.Tensor  # (B, n)
-    encoder_token_strs: list[list[str]]
-    llm_embeds: torch.Tensor | None = None  # (B, n, L, D_llm), aligned to the encoder's n positions
-    llm_mask: torch.Tensor | None = None  # (B, n)
-    llm_token_strs: list[list[str]] = field(default_factory=list)
-    instruction_embeds: torch.Tensor | None = None  # (B, 4, L, D_llm)
-    answer_embeds: torch.Tensor | None = None  # (B, a, L, D_llm), zero-padded
-    answer_mask: torch.Tensor | None = None  # (B, a)
-    answer_token_strs: list[list[str]] = field(default_factory=list)
-    answer_texts: list[str] = field(default_factory=list)
-    query_embeds: torch.Tensor | None = None  # (B, n, L, D_llm), the query tokens alone (before answers are appended)
-    query_mask: torch.Tensor | None = None  # (B, n)
-    fused_embeds: torch.Tensor | None = None  # (B, n + k, D), filled by the pipeline
-    fused_mask: torch.Tensor | None = None  # (B, n + k)
+    embeds: torch.Tensor  # (B, n, D)
+    mask: torch.Tensor  # (B, n), 1 for real tokens
+    token_strs: list[list[str]]  # the real tokens of each prompt
+
+
+@dataclass(frozen=True)
+class LLMTokens:
+    """Hidden states of the LLM branch at m token positions (L = layers taken, `LLMBranchConfig.hidden_layers`)."""
+
+    embeds: torch.Tensor  # (B, m, L, D_llm), zeros where `mask` is 0
+    mask: torch.Tensor  # (B, m)
+    token_strs: list[list[str]]  # the real tokens of each prompt
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The sampled answers (`llm_answer_tokens=True`); an empty prompt gets none (`""`, mask 0)."""
+
+    tokens: LLMTokens  # (B, a, L, D_llm), zero-padded to the longest answer a
+    texts: list[str]
+
+
+@dataclass(frozen=True)
+class LLMBranchTokens:
+    """What the LLM branch gives B prompts. An empty prompt has no query tokens and zero instruction tokens."""
+
+    combined: LLMTokens  # (B, n, L, D_llm): query then answer tokens, aligned to the encoder's n; the fuser's `h`
+    query: LLMTokens  # (B, n, L, D_llm): the query tokens alone, aligned the same way
+    instruction_embeds: torch.Tensor  # (B, 4, L, D_llm): the Semantic Stabilizer's `h_i`, one per instruction
+    answers: Answers | None = None  # only with `llm_answer_tokens=True`
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """Both text branches' tokens for B prompts; `llm` is None without the LLM branch (`t5_only`)."""
+
+    encoder: EncoderTokens
+    llm: LLMBranchTokens | None = None
 
 
 def encode_encoder_branch(
@@ -180,7 +202,7 @@ class PromptEncoder:
         self.llm_config = llm_config or LLMBranchConfig.from_file()
         self.cache_size = cache_size
         self.batch_size = batch_size
-        self._cache: OrderedDict[tuple, TokenBundle] = OrderedDict()
+        self._cache: OrderedDict[tuple, Encoding] = OrderedDict()
 
     # ---- encoder branch -------------------------------------------------------------------------------------------
 
@@ -193,7 +215,7 @@ class PromptEncoder:
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
-    ) -> TokenBundle:
+    ) -> Encoding:
         """Encode a batch through the encoder branch and (if `with_llm`) the LLM branch.
 
         Answers are sampled with `generator` (seeded); without a generator they are sampled from a fresh seed.
@@ -209,8 +231,8 @@ class PromptEncoder:
             missing = list(dict.fromkeys(p for p in prompts if (p, with_llm) not in self._cache))
             for start in range(0, len(missing), self.batch_size):
                 chunk = missing[start : start + self.batch_size]
-                for prompt, bundle in zip(chunk, self._encode_batch(chunk, with_llm, answer_seed=None)):
-                    self._cache[(prompt, with_llm)] = bundle
+                for prompt, encoding in zip(chunk, self._encode_batch(chunk, with_llm, answer_seed=None)):
+                    self._cache[(prompt, with_llm)] = encoding
             parts = []
             for p in prompts:
                 self._cache.move_to_end((p, with_llm))
@@ -222,17 +244,14 @@ class PromptEncoder:
     def clear_cache(self) -> None:
         self._cache.clear()
 
-    def _encode_batch(self, prompts: list[str], with_llm: bool, answer_seed: int | None) -> list[TokenBundle]:
-        """Encode B prompts in batched forward passes; returns one single-prompt bundle each (for the cache)."""
+    def _encode_batch(self, prompts: list[str], with_llm: bool, answer_seed: int | None) -> list[Encoding]:
+        """Encode B prompts in batched forward passes; returns one single-prompt encoding each (for the cache)."""
         embeds, mask, strs = encode_encoder_branch(
             self.tokenizer, self.text_encoder, prompts, self.max_sequence_length, "cpu", torch.float32
         )  # (B, n, D), (B, n)
-        bundles = [
-            TokenBundle(encoder_embeds=embeds[i : i + 1], encoder_mask=mask[i : i + 1], encoder_token_strs=[strs[i]])
-            for i in range(len(prompts))
-        ]
+        encoders = [EncoderTokens(embeds[i : i + 1], mask[i : i + 1], [strs[i]]) for i in range(len(prompts))]
         if not with_llm:
-            return bundles
+            return [Encoding(encoder=e) for e in encoders]
         if self.llm is None:
             raise ValueError("this pipeline has no LLM branch (llm=None); load it with an LLM for this fusion_type")
         # An empty prompt carries no text: the LLM branch gives it no tokens (mask 0), zero instruction tokens and no
@@ -259,20 +278,24 @@ class PromptEncoder:
                 chat = self._chat(self.llm_config.answer_instruction.format(prompt=prompts[i]), text)
                 hidden, answer_strs = self._llm_hidden([chat], [text])[0]  # (a, L, D_llm)
                 answers[i] = (text, hidden, answer_strs)
-        for i, bundle in enumerate(bundles):
-            query, query_strs = queries[i]
-            tokens, token_strs = query, query_strs
+        encodings = []
+        for i, encoder in enumerate(encoders):
+            query, query_strs = queries[i]  # (m, L, D_llm)
+            tokens, token_strs, answer = query, query_strs, None
             if answer_seed is not None:
-                text, answer, answer_strs = answers.get(i, ("", torch.zeros(0, L, d), []))
-                bundle.answer_embeds = answer.unsqueeze(0)  # (1, a, L, D_llm)
-                bundle.answer_mask = torch.ones(1, answer.shape[0], dtype=torch.long)
-                bundle.answer_token_strs, bundle.answer_texts = [answer_strs], [text]
-                tokens, token_strs = torch.cat([query, answer]), query_strs + answer_strs  # (m + a, L, D_llm)
-            bundle.query_embeds, bundle.query_mask, _ = _align(query, query_strs, self.max_sequence_length)
-            bundle.llm_embeds, bundle.llm_mask, aligned_strs = _align(tokens, token_strs, self.max_sequence_length)
-            bundle.llm_token_strs = [aligned_strs]
-            bundle.instruction_embeds = instructions[i : i + 1]  # (1, 4, L, D_llm)
-        return bundles
+                text, hidden, answer_strs = answers.get(i, ("", torch.zeros(0, L, d), []))  # (a, L, D_llm)
+                answer_mask = torch.ones(1, hidden.shape[0], dtype=torch.long)  # (1, a)
+                answer_tokens = LLMTokens(hidden.unsqueeze(0), answer_mask, [answer_strs])  # (1, a, L, D_llm)
+                answer = Answers(answer_tokens, [text])
+                tokens, token_strs = torch.cat([query, hidden]), query_strs + answer_strs  # (m + a, L, D_llm)
+            llm = LLMBranchTokens(
+                combined=_align(tokens, token_strs, self.max_sequence_length),  # (1, n, L, D_llm)
+                query=_align(query, query_strs, self.max_sequence_length),  # (1, n, L, D_llm)
+                instruction_embeds=instructions[i : i + 1],  # (1, 4, L, D_llm)
+                answers=answer,
+            )
+            encodings.append(Encoding(encoder=encoder, llm=llm))
+        return encodings
 
     def _llm_dim(self) -> int:
         return self.llm.config.hidden_size
@@ -343,46 +366,56 @@ class PromptEncoder:
         return answer or "."
 
 
-def _align(tokens: torch.Tensor, strs: list[str], n: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def _align(tokens: torch.Tensor, strs: list[str], n: int) -> LLMTokens:
     """Truncate or zero-pad (m, L, D_llm) LLM tokens to the encoder's n positions. Our choice: keep the first n (the
-    prompt's own tokens come first; answers, when present, are cut first). Returns (1, n, L, D_llm), (1, n), strings.
+    prompt's own tokens come first; answers, when present, are cut first). Returns (1, n, L, D_llm) tokens.
     """
     m = tokens.shape[0]
-    out = tokens.new_zeros(n, *tokens.shape[1:])
-    mask = torch.zeros(n, dtype=torch.long)
+    out = tokens.new_zeros(n, *tokens.shape[1:])  # (n, L, D_llm)
+    mask = torch.zeros(n, dtype=torch.long)  # (n,)
     k = min(m, n)
     out[:k], mask[:k] = tokens[:k], 1
-    return out.unsqueeze(0), mask.unsqueeze(0), strs[:k]
+    return LLMTokens(out.unsqueeze(0), mask.unsqueeze(0), [strs[:k]])
 
 
-def _stack(parts: list[TokenBundle], device, dtype) -> TokenBundle:
-    """Concatenate per-prompt bundles along the batch; answers are zero-padded to the longest."""
+def _cat(values: list[torch.Tensor], device, dtype) -> torch.Tensor:
+    """Concatenate along the batch, zero-padding dim 1 to the longest (ragged answers); floats are cast to dtype."""
+    longest = max(v.shape[1] for v in values)
+    if any(v.shape[1] != longest for v in values):
+        values = [torch.nn.functional.pad(v, (0, 0) * (v.dim() - 2) + (0, longest - v.shape[1])) for v in values]
+    out = torch.cat(values)  # (B, longest, ...)
+    return out.to(device=device, dtype=dtype) if out.is_floating_point() else out.to(device)
 
-    def cat(name: str) -> torch.Tensor | None:
-        values = [getattr(p, name) for p in parts]
-        if any(v is None for v in values):
-            return None
-        longest = max(v.shape[1] for v in values)
-        if any(v.shape[1] != longest for v in values):  # ragged answers: zero-pad dim 1
-            values = [torch.nn.functional.pad(v, (0, 0) * (v.dim() - 2) + (0, longest - v.shape[1])) for v in values]
-        out = torch.cat(values)
-        return out.to(device=device, dtype=dtype) if out.is_floating_point() else out.to(device)
 
-    def strs(name: str) -> list:
-        return [s for p in parts for s in getattr(p, name)]
-
-    return TokenBundle(
-        encoder_embeds=cat("encoder_embeds"),
-        encoder_mask=cat("encoder_mask"),
-        encoder_token_strs=strs("encoder_token_strs"),
-        llm_embeds=cat("llm_embeds"),
-        llm_mask=cat("llm_mask"),
-        llm_token_strs=strs("llm_token_strs"),
-        instruction_embeds=cat("instruction_embeds"),
-        answer_embeds=cat("answer_embeds"),
-        answer_mask=cat("answer_mask"),
-        answer_token_strs=strs("answer_token_strs"),
-        answer_texts=strs("answer_texts"),
-        query_embeds=cat("query_embeds"),
-        query_mask=cat("query_mask"),
+def _stack_llm_tokens(parts: list[LLMTokens], device, dtype) -> LLMTokens:
+    return LLMTokens(
+        embeds=_cat([p.embeds for p in parts], device, dtype),  # (B, m, L, D_llm), m the longest
+        mask=_cat([p.mask for p in parts], device, dtype),  # (B, m)
+        token_strs=[s for p in parts for s in p.token_strs],
     )
+
+
+def _stack(parts: list[Encoding], device, dtype) -> Encoding:
+    """Concatenate per-prompt encodings along the batch; answers are zero-padded to the longest."""
+    encoder = EncoderTokens(
+        embeds=_cat([p.encoder.embeds for p in parts], device, dtype),  # (B, n, D)
+        mask=_cat([p.encoder.mask for p in parts], device, dtype),  # (B, n)
+        token_strs=[s for p in parts for s in p.encoder.token_strs],
+    )
+    # One call encodes every prompt alike (same branches, answers or not), so the parts agree on what they hold.
+    llms = [p.llm for p in parts]
+    if any(llm is None for llm in llms):
+        return Encoding(encoder=encoder)
+    answers = None
+    if all(llm.answers is not None for llm in llms):
+        answers = Answers(
+            tokens=_stack_llm_tokens([llm.answers.tokens for llm in llms], device, dtype),  # (B, a, L, D_llm)
+            texts=[t for llm in llms for t in llm.answers.texts],
+        )
+    llm = LLMBranchTokens(
+        combined=_stack_llm_tokens([llm.combined for llm in llms], device, dtype),  # (B, n, L, D_llm)
+        query=_stack_llm_tokens([llm.query for llm in llms], device, dtype),  # (B, n, L, D_llm)
+        instruction_embeds=_cat([llm.instruction_embeds for llm in llms], device, dtype),  # (B, 4, L, D_llm)
+        answers=answers,
+    )
+    return Encoding(encoder=encoder, llm=llm)

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import torch
 
+    from .pipeline import FusedTokens
+    from .text_encoding import EncoderTokens
+
 MAX_PROMPTS = 16  # panel (a): t-SNE cost grows with the number of tokens; 16 prompts stay interactive on CPU
 K_RANGE = (2, 16)  # panel (b): answer samples
 PERPLEXITY_RANGE = (2.0, 100.0)
@@ -160,27 +163,22 @@ def token_set(
     return TokenSet(source, np.concatenate(vectors) if vectors else np.zeros((0, dim)), tokens, index)
 
 
-def fused_set(bundle: Any, source: str = "fused") -> TokenSet:
-    """Fused condition tokens: the prompt's encoder positions plus the k stabilizer tokens at the end (B, n + k, D)."""
-    fused = bundle.fused_embeds  # (B, n + k, D)
-    n = bundle.encoder_embeds.shape[1]
-    k = fused.shape[1] - n
-    enc_mask = bundle.encoder_mask.bool()  # (B, n)
-    keep = enc_mask
-    if bundle.fused_mask is not None:
-        keep = keep & bundle.fused_mask[:, :n].bool()
-    stab = bundle.fused_mask[:, n:].bool() if bundle.fused_mask is not None else enc_mask.new_ones(fused.shape[0], k)
-    import torch
-
-    mask = torch.cat([keep, stab], dim=1)  # (B, n + k)
+def fused_set(encoder: EncoderTokens, fused: FusedTokens, source: str = "fused") -> TokenSet:
+    """Fused condition tokens: the prompt's encoder positions plus the k stabilizer tokens at the end (B, n + k, D),
+    named after the encoder tokens they start from."""
+    n = encoder.embeds.shape[1]
+    k = fused.embeds.shape[1] - n
+    enc_mask = encoder.mask.bool()  # (B, n)
+    mask = fused.mask.bool().clone()  # (B, n + k)
+    mask[:, :n] &= enc_mask
     strs = []
-    for b in range(fused.shape[0]):
-        enc_strs = list(bundle.encoder_token_strs[b])
+    for b in range(fused.embeds.shape[0]):
+        enc_strs = list(encoder.token_strs[b])
         valid = enc_mask[b].tolist()
         it = iter(enc_strs)
         per_position = [next(it, "?") if v else "<pad>" for v in valid] + [f"<stabilizer {i}>" for i in range(k)]
         strs.append(per_position)
-    return token_set(source, fused, mask, strs)
+    return token_set(source, fused.embeds, mask, strs)
 
 
 def value_stats(sets: list[TokenSet]) -> pd.DataFrame:
@@ -313,31 +311,28 @@ def token_space(
 
     # 1. Encode the prompt set once (deterministic: no answers) -> panels a, c, d.
     report(0.0, f"encoding {len(prompts)} prompts: encoder, LLM, fuser")
-    bundle = pipe.encode_tokens(prompts, llm_answer_tokens=False)
-    encoder = token_set("encoder", bundle.encoder_embeds, bundle.encoder_mask, bundle.encoder_token_strs)
+    encoding, fused_tokens = pipe.encode_tokens(prompts, llm_answer_tokens=False)
+    enc, llm_tokens = encoding.encoder, encoding.llm.combined  # (B, n, D), (B, n, L, D_llm)
+    encoder = token_set("encoder", enc.embeds, enc.mask, enc.token_strs)
     # (B, m, L, D_llm) -> (B, m, D_llm): the L hidden layers as the fuser mixes them
     mix = pipe.token_fuser.mix_llm_layers
     with torch.no_grad():
-        llm_embeds = mix(bundle.llm_embeds)  # (B, n, D_llm)
+        llm_embeds = mix(llm_tokens.embeds)  # (B, n, D_llm)
         normed = pipe.token_fuser.normalize_llm(llm_embeds)  # (B, n, D_llm)
-    llm = token_set("LLM", llm_embeds, bundle.llm_mask, bundle.llm_token_strs)
-    fused = fused_set(bundle)
-    llm_norm = token_set("LLM after Norm & Scale", normed, bundle.llm_mask, bundle.llm_token_strs)
+    llm = token_set("LLM", llm_embeds, llm_tokens.mask, llm_tokens.token_strs)
+    fused = fused_set(enc, fused_tokens)
+    llm_norm = token_set("LLM after Norm & Scale", normed, llm_tokens.mask, llm_tokens.token_strs)
 
     # 2. One prompt K times with sampled answers -> panel b.
     report(0.15, f"sampling {k} answers from the LLM (b)")
     generator = torch.Generator().manual_seed(int(seed))
-    sampled = pipe.encode_tokens([answer_prompt] * k, llm_answer_tokens=True, generator=generator)
-    q_embeds = getattr(sampled, "query_embeds", None)
-    if q_embeds is None:  # bundles without a separate query: the LLM tokens before answers are the query
-        q_embeds, q_mask = sampled.llm_embeds, sampled.llm_mask
-    else:
-        q_mask = sampled.query_mask
+    sampled, sampled_fused = pipe.encode_tokens([answer_prompt] * k, llm_answer_tokens=True, generator=generator)
+    q_tokens, answers = sampled.llm.query, sampled.llm.answers  # (k, n, L, D_llm), (k, a, L, D_llm)
     with torch.no_grad():
-        q_embeds, a_embeds = mix(q_embeds), mix(sampled.answer_embeds)  # (k, n, D_llm), (k, a, D_llm)
-    query = token_set("query", q_embeds, q_mask, sampled.llm_token_strs)
-    answer = token_set("answer", a_embeds, sampled.answer_mask, sampled.answer_token_strs)
-    final = fused_set(sampled, source="final")
+        q_embeds, a_embeds = mix(q_tokens.embeds), mix(answers.tokens.embeds)  # (k, n, D_llm), (k, a, D_llm)
+    query = token_set("query", q_embeds, q_tokens.mask, q_tokens.token_strs)
+    answer = token_set("answer", a_embeds, answers.tokens.mask, answers.tokens.token_strs)
+    final = fused_set(sampled.encoder, sampled_fused, source="final")
 
     # 3. Check perplexity against every panel before spending time in t-SNE.
     panel_sets = {
@@ -362,7 +357,7 @@ def token_space(
         panels=panels,
         stats=value_stats([encoder, llm, llm_norm, fused, answer]),
         volatility=volatility([query, answer, final], runs=k),
-        answers=list(sampled.answer_texts),
+        answers=list(answers.texts),
         prompts=prompts,
         notes=[
             "Common space: zero-pad to the widest feature dim, joint PCA to <= 50 dims, t-SNE (fixed random_state).",

@@ -23,8 +23,9 @@ def test_8bit_llm_branch_matches_full_precision(tmp_path):
     prompts = ["two red circles to the left of a blue square", "a white cross moving up"]
     full = PromptEncoder(tokenizer, text_encoder, llm_tokenizer, llm, max_sequence_length=SEQ).encode(prompts, True)
     eight = PromptEncoder(tokenizer, text_encoder, tok8, llm8, max_sequence_length=SEQ).encode(prompts, True)
-    assert torch.equal(full.llm_mask, eight.llm_mask)
-    m = full.llm_mask.bool()
-    rel = (eight.llm_embeds[m] - full.llm_embeds[m]).norm() / full.llm_embeds[m].norm()
+    full, eight = full.llm.combined, eight.llm.combined  # (B, n, L, D_llm)
+    assert torch.equal(full.mask, eight.mask)
+    m = full.mask.bool()
+    rel = (eight.embeds[m] - full.embeds[m]).norm() / full.embeds[m].norm()
     assert rel < 0.1, f"8-bit LLM tokens differ from fp32 by {rel:.3f} (relative)"
-    assert not torch.equal(eight.llm_embeds, full.llm_embeds)  # really quantized
+    assert not torch.equal(eight.embeds, full.embeds)  # really quantized

@@ -34,17 +34,18 @@ def test_shipped_weights_load_and_generate(nano_pipes):
 
 
 def test_real_text_branches(nano_pipes):
-    bundle = nano_pipes.mimir.encode_tokens(["two red circles to the left of a blue square"])
+    encoding, fused = nano_pipes.mimir.encode_tokens(["two red circles to the left of a blue square"])
+    encoder, llm = encoding.encoder, encoding.llm
     layers = len(nano_pipes.mimir.llm_branch.hidden_layers)
     assert layers == nano_pipes.mimir.token_fuser.config.num_llm_layers == 7  # the shipped weights' own settings
-    assert bundle.encoder_embeds.shape == (1, 32, 384)
-    assert bundle.llm_embeds.shape == (1, 32, layers, 576)
-    assert bundle.instruction_embeds.shape == (1, 4, layers, 576)
-    assert bundle.fused_embeds.shape == (1, 36, 384)
-    words = "".join(bundle.llm_token_strs[0]).replace("Ġ", " ").strip()
+    assert encoder.embeds.shape == (1, 32, 384)
+    assert llm.combined.embeds.shape == (1, 32, layers, 576)
+    assert llm.instruction_embeds.shape == (1, 4, layers, 576)
+    assert fused.embeds.shape == (1, 36, 384)
+    words = "".join(llm.combined.token_strs[0]).replace("Ġ", " ").strip()
     assert words == "two red circles to the left of a blue square"  # only the prompt's own tokens
     # the paper's observation that motivates Norm & Scale: LLM features range far beyond the encoder's
-    assert bundle.llm_embeds.abs().max() > 4 * bundle.encoder_embeds.abs().max()
+    assert llm.combined.embeds.abs().max() > 4 * encoder.embeds.abs().max()
 
 
 def test_compare_uses_the_same_seed_and_latents(nano_pipes):

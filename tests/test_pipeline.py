@@ -112,23 +112,27 @@ def test_prompt_cache_encodes_once(parts):
 
 def test_answer_tokens_are_seeded_and_volatile(parts):
     pipe = make_pipe(parts)
-    a = pipe.encode_tokens(["a cyan circle"], llm_answer_tokens=True, generator=torch.Generator().manual_seed(1))
-    b = pipe.encode_tokens(["a cyan circle"], llm_answer_tokens=True, generator=torch.Generator().manual_seed(1))
-    c = pipe.encode_tokens(["a cyan circle"], llm_answer_tokens=True, generator=torch.Generator().manual_seed(2))
-    assert a.answer_texts == b.answer_texts and torch.equal(a.llm_embeds, b.llm_embeds)
-    assert a.answer_texts != c.answer_texts
+
+    def sample(seed: int):
+        generator = torch.Generator().manual_seed(seed)
+        encoding, _ = pipe.encode_tokens(["a cyan circle"], llm_answer_tokens=True, generator=generator)
+        return encoding.llm
+
+    a, b, c = sample(1), sample(1), sample(2)
+    assert a.answers.texts == b.answers.texts and torch.equal(a.combined.embeds, b.combined.embeds)
+    assert a.answers.texts != c.answers.texts
     # the query tokens do not change between samples; only the answer part does
-    assert torch.equal(a.query_embeds, c.query_embeds)
-    assert a.llm_mask.sum() > a.query_mask.sum()
+    assert torch.equal(a.query.embeds, c.query.embeds)
+    assert a.combined.mask.sum() > a.query.mask.sum()
 
 
 def test_long_prompt_is_truncated_with_a_warning(parts, caplog):
     pipe = make_pipe(parts, "t5_only")
     long_prompt = " ".join(["a red circle to the left of a blue square"] * 10)
     with caplog.at_level(logging.WARNING):
-        bundle = pipe.encode_tokens([long_prompt])
+        encoding, _ = pipe.encode_tokens([long_prompt])
     assert "truncated" in caplog.text
-    assert bundle.encoder_embeds.shape[1] == SEQ
+    assert encoding.encoder.embeds.shape[1] == SEQ
 
 
 @pytest.mark.parametrize(
@@ -165,30 +169,33 @@ def test_bad_seed(seed):
 def test_batched_answers_are_zero_padded_with_masks(parts):
     pipe = make_pipe(parts)
     prompts = ["a cyan circle", "two red squares to the left of a green cross"]
-    batch = pipe.encode_tokens(prompts, llm_answer_tokens=True, generator=torch.Generator().manual_seed(5))
-    a = batch.answer_embeds.shape[1]
-    lengths = batch.answer_mask.sum(dim=1).tolist()
-    assert batch.answer_embeds.shape == (2, a, 1, LLM_DIM) and max(lengths) == a
-    assert [len(s) for s in batch.answer_token_strs] == lengths
+    encoding, _ = pipe.encode_tokens(prompts, llm_answer_tokens=True, generator=torch.Generator().manual_seed(5))
+    answers = encoding.llm.answers.tokens  # (B, a, L, D_llm)
+    a = answers.embeds.shape[1]
+    lengths = answers.mask.sum(dim=1).tolist()
+    assert answers.embeds.shape == (2, a, 1, LLM_DIM) and max(lengths) == a
+    assert [len(s) for s in answers.token_strs] == lengths
     for i, n in enumerate(lengths):
-        assert batch.answer_embeds[i, n:].abs().sum() == 0
-        assert batch.answer_embeds[i, :n].abs().sum() > 0
+        assert answers.embeds[i, n:].abs().sum() == 0
+        assert answers.embeds[i, :n].abs().sum() > 0
 
 
 def test_empty_prompt_never_conditions_on_the_chat_template(parts):
     """The empty text (CFG's negative prompt, caption dropout) gets no LLM tokens and zero instruction tokens; the
     system prompt of the template is never encoded as if it were a prompt."""
     pipe = make_pipe(parts)
-    bundle = pipe.encode_tokens(["a red circle", "", "   "])
-    assert bundle.llm_mask[0].sum() > 0
-    assert bundle.llm_mask[1:].sum() == 0 and bundle.llm_embeds[1:].abs().sum() == 0
-    assert bundle.instruction_embeds[1:].abs().sum() == 0 and bundle.instruction_embeds[0].abs().sum() > 0
+    encoding, _ = pipe.encode_tokens(["a red circle", "", "   "])
+    llm = encoding.llm
+    assert llm.combined.mask[0].sum() > 0
+    assert llm.combined.mask[1:].sum() == 0 and llm.combined.embeds[1:].abs().sum() == 0
+    assert llm.instruction_embeds[1:].abs().sum() == 0 and llm.instruction_embeds[0].abs().sum() > 0
     # the encoder branch still runs on the empty text, as CogVideoX does for its negative prompt
-    assert bundle.encoder_mask[1].sum() > 0
+    assert encoding.encoder.mask[1].sum() > 0
     # and answers are not sampled for it
     generator = torch.Generator().manual_seed(1)
-    answers = pipe.encode_tokens(["a red circle", ""], llm_answer_tokens=True, generator=generator)
-    assert answers.answer_texts[1] == "" and answers.answer_mask[1].sum() == 0
+    encoding, _ = pipe.encode_tokens(["a red circle", ""], llm_answer_tokens=True, generator=generator)
+    answers = encoding.llm.answers
+    assert answers.texts[1] == "" and answers.tokens.mask[1].sum() == 0
 
 
 def test_hidden_layers_travel_side_by_side(parts):
@@ -203,10 +210,10 @@ def test_hidden_layers_travel_side_by_side(parts):
         tokenizer, text_encoder, vae, transformer, scheduler, fuser, llm_tokenizer, llm, llm_branch=branch,
         max_sequence_length=SEQ, max_num_frames=17,
     )  # fmt: skip
-    bundle = pipe.encode_tokens(["two red circles"])
-    assert bundle.llm_embeds.shape == (1, SEQ, 2, LLM_DIM) and bundle.instruction_embeds.shape == (1, 4, 2, LLM_DIM)
-    m = bundle.llm_mask[0].bool()
-    assert not torch.allclose(bundle.llm_embeds[0, m, 0], bundle.llm_embeds[0, m, 1])
+    llm = pipe.encode_tokens(["two red circles"])[0].llm
+    assert llm.combined.embeds.shape == (1, SEQ, 2, LLM_DIM) and llm.instruction_embeds.shape == (1, 4, 2, LLM_DIM)
+    m = llm.combined.mask[0].bool()
+    assert not torch.allclose(llm.combined.embeds[0, m, 0], llm.combined.embeds[0, m, 1])
     frames = pipe("two red circles", generator=torch.Generator().manual_seed(0), **CALL).frames
     assert frames.shape == (1, 9, 16, 16, 3)
     with pytest.raises(ValueError, match=r"2 hidden layers \(1, -1\).*num_llm_layers=1"):

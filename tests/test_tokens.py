@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mimir import tokens
-from mimir.text_encoding import TokenBundle
+from mimir.pipeline import FusedTokens
+from mimir.text_encoding import Answers, EncoderTokens, Encoding, LLMBranchTokens, LLMTokens
 
 
 N, D, D_LLM, K_STAB = 12, 16, 24, 4  # encoder length, encoder dim, LLM dim, stabilizer tokens
@@ -25,7 +26,7 @@ class _FakeFuser(torch.nn.Module):
 
 
 class _FakePipe:
-    """encode_tokens with the TokenBundle contract: encoder ~[-0.5, 0.5], LLM wide-ranged, answers random."""
+    """encode_tokens with the pipeline's contract: encoder ~[-0.5, 0.5], LLM wide-ranged, answers random."""
 
     def __init__(self):
         self.token_fuser = _FakeFuser()
@@ -42,25 +43,27 @@ class _FakePipe:
         enc = torch.stack([torch.rand(N, D, generator=g) - 0.5 for g in gens])  # (B, N, D)
         llm = torch.stack([4 * torch.randn(N, 1, D_LLM, generator=g) for g in gens])  # (B, N, L=1, D_LLM)
         g = gens[0]
-        bundle = TokenBundle(
-            encoder_embeds=enc,
-            encoder_mask=mask,
-            encoder_token_strs=[(w + ["</s>"])[:n] for w, n in zip(words, lengths)],
-            llm_embeds=llm,
-            llm_mask=mask.clone(),
-            llm_token_strs=[(w + ["."])[:n] for w, n in zip(words, lengths)],
-            instruction_embeds=torch.randn(B, 4, 1, D_LLM, generator=g),
-            fused_embeds=torch.cat([enc, torch.randn(B, K_STAB, D, generator=g)], dim=1),
-            fused_mask=torch.cat([mask, torch.ones(B, K_STAB, dtype=torch.long)], dim=1),
-        )
+        query = LLMTokens(llm, mask.clone(), [(w + ["."])[:n] for w, n in zip(words, lengths)])
+        fused = torch.cat([enc, torch.randn(B, K_STAB, D, generator=g)], dim=1)  # (B, N + K_STAB, D)
+        answers = None
         if llm_answer_tokens:
             a = 5
-            bundle.answer_embeds = 4 * torch.randn(B, a, 1, D_LLM, generator=generator)
-            bundle.answer_mask = torch.ones(B, a, dtype=torch.long)
-            bundle.answer_token_strs = [[f"ans{b}_{i}" for i in range(a)] for b in range(B)]
-            bundle.answer_texts = [f"answer {b}" for b in range(B)]
-            bundle.fused_embeds[:, :5] += bundle.answer_embeds[:, :, 0, :D]  # answers change the final tokens
-        return bundle
+            answer_embeds = 4 * torch.randn(B, a, 1, D_LLM, generator=generator)  # (B, a, L=1, D_LLM)
+            answer_strs = [[f"ans{b}_{i}" for i in range(a)] for b in range(B)]
+            answer_tokens = LLMTokens(answer_embeds, torch.ones(B, a, dtype=torch.long), answer_strs)
+            answers = Answers(answer_tokens, [f"answer {b}" for b in range(B)])
+            fused[:, :5] += answer_embeds[:, :, 0, :D]  # answers change the final tokens
+        encoding = Encoding(
+            encoder=EncoderTokens(enc, mask, [(w + ["</s>"])[:n] for w, n in zip(words, lengths)]),
+            llm=LLMBranchTokens(
+                combined=query,  # the fake's answers are not appended to the query: token_space reads them apart
+                query=query,
+                instruction_embeds=torch.randn(B, 4, 1, D_LLM, generator=g),
+                answers=answers,
+            ),
+        )
+        fused_mask = torch.cat([mask, torch.ones(B, K_STAB, dtype=torch.long)], dim=1)  # (B, N + K_STAB)
+        return encoding, FusedTokens(fused, fused_mask)
 
 
 PROMPTS = ["a red circle left of a blue square", "three yellow triangles", "a green cross moves up"]

@@ -50,9 +50,9 @@ class TextFeatures:
 
     encoder_embeds: torch.Tensor  # (N + 1, n, D)
     encoder_mask: torch.Tensor  # (N + 1, n)
-    llm_embeds: torch.Tensor | None = None  # (N + 1, n, D_llm)
+    llm_embeds: torch.Tensor | None = None  # (N + 1, n, L, D_llm)
     llm_mask: torch.Tensor | None = None  # (N + 1, n)
-    instruction_embeds: torch.Tensor | None = None  # (N + 1, 4, D_llm)
+    instruction_embeds: torch.Tensor | None = None  # (N + 1, 4, L, D_llm)
 
     def to(self, device) -> "TextFeatures":
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
@@ -69,14 +69,15 @@ def encode_captions(encoder: PromptEncoder, captions: list[str], with_llm: bool,
     texts = list(captions) + [""]
     parts = []
     for start in range(0, len(texts), chunk):
-        bundle = encoder.encode(texts[start : start + chunk], with_llm=with_llm, device="cpu", dtype=torch.float16)
+        encoding = encoder.encode(texts[start : start + chunk], with_llm=with_llm, device="cpu", dtype=torch.float16)
         encoder.clear_cache()
-        parts.append(bundle)
-
-    def cat(name: str) -> torch.Tensor | None:
-        values = [getattr(p, name) for p in parts]
-        return None if values[0] is None else torch.cat(values)
-
+        parts.append(encoding)
+    encoders = [p.encoder for p in parts]
+    llms = [p.llm for p in parts] if with_llm else []
     return TextFeatures(
-        cat("encoder_embeds"), cat("encoder_mask"), cat("llm_embeds"), cat("llm_mask"), cat("instruction_embeds")
+        encoder_embeds=torch.cat([e.embeds for e in encoders]),  # (N + 1, n, D)
+        encoder_mask=torch.cat([e.mask for e in encoders]),  # (N + 1, n)
+        llm_embeds=torch.cat([t.combined.embeds for t in llms]) if llms else None,  # (N + 1, n, L, D_llm)
+        llm_mask=torch.cat([t.combined.mask for t in llms]) if llms else None,  # (N + 1, n)
+        instruction_embeds=torch.cat([t.instruction_embeds for t in llms]) if llms else None,  # (N + 1, 4, L, D_llm)
     )
