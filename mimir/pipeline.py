@@ -51,8 +51,8 @@ class MimirPipeline(CogVideoXPipeline):
         llm_tokenizer, llm: the decoder-only LLM branch (Phi-3.5-mini-instruct; SmolLM2-135M-Instruct in the nano
             preset). Optional: `t5_only` needs none.
         llm_branch: the LLM-branch settings the fuser was trained with (templates, hidden layers, token selection);
-            they belong to the weights (`llm_branch.json` beside `token_fuser/`). Default: `prompts/llm/branch.json`
-            with the last hidden layer, for untrained fusers.
+            they belong to the weights (`llm_branch.json` beside `token_fuser/`). Default: the texts of
+            `mimir/prompts/llm/branch.json` with the last hidden layer, for untrained fusers.
         max_sequence_length: n, the encoder length (226 for CogVideoX; 32 in the nano preset).
         max_num_frames: the most frames a call may ask for (the DiT's training length at least).
     """

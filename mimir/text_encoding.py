@@ -58,7 +58,7 @@ class LLMBranchConfig:
 
     @classmethod
     def from_file(cls, path: str | Path | None = None, **overrides) -> "LLMBranchConfig":
-        """The default texts of `prompts/llm/branch.json` (for a new training run), with field overrides."""
+        """The default texts of `mimir/prompts/llm/branch.json` (for a new training run), with field overrides."""
         texts = json.loads(Path(path or BRANCH_TEXTS).read_text())
         config = cls(
             system_prompt=texts["system_prompt"],
@@ -90,7 +90,8 @@ class LLMBranchConfig:
 
     @classmethod
     def load(cls, folder: str | Path) -> "LLMBranchConfig":
-        """The settings saved beside a trained `token_fuser/`; editing `prompts/llm/branch.json` cannot change them."""
+        """The settings saved beside a trained `token_fuser/`; editing `mimir/prompts/llm/branch.json` cannot change
+        them."""
         path = Path(folder) / LLM_BRANCH_FILE
         if not path.is_file():
             raise ValueError(f"{str(path)!r} is missing: a Mimir weights folder must hold the LLM-branch settings")

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_shipped_weights_load_and_generate(nano_pipes):
-    assert nano_pipes.trained, "assets/nano weights are missing: the preset fell back to random weights"
+    assert nano_pipes.trained, "mimir/assets/nano weights are missing: the preset fell back to random weights"
     assert nano_pipes.mimir.token_fuser.config.fusion_type == "mimir"
     # the two columns share encoder, VAE and scheduler in memory
     assert nano_pipes.mimir.vae is nano_pipes.cogvideox.vae
@@ -119,7 +119,7 @@ def test_mismatched_mimir_weights_are_refused(tmp_path):
 
 
 def test_shipped_llm_branch_settings_come_from_the_weights(tmp_path, monkeypatch):
-    """Editing prompts/llm/branch.json must not change what the trained Mimir-nano sees."""
+    """Editing mimir/prompts/llm/branch.json must not change what the trained Mimir-nano sees."""
     import mimir.text_encoding as te
 
     saved = json.loads((NANO_ASSETS / "mimir" / "llm_branch.json").read_text())
