@@ -167,11 +167,7 @@ class MimirPipeline(CogVideoXPipeline):
         The negative condition goes through the same fuser, so both have the fused length n + k (CFG batches them).
         An empty negative prompt is the empty text: the LLM branch gives it no tokens (see `PromptEncoder`).
         """
-        if max_sequence_length is not None and max_sequence_length != self.config.max_sequence_length:
-            raise ValueError(
-                f"max_sequence_length={max_sequence_length} differs from this pipeline's "
-                f"{self.config.max_sequence_length}: the DiT and the fuser were built for that length"
-            )
+        self._check_max_sequence_length(max_sequence_length)
         device = device or self._execution_device
         dtype = dtype or self.transformer.dtype
         prompt = [prompt] if isinstance(prompt, str) else prompt
@@ -229,6 +225,13 @@ class MimirPipeline(CogVideoXPipeline):
             count = max(count, len(self.llm_tokenizer(prompt, add_special_tokens=False).input_ids))
         return count
 
+    def _check_max_sequence_length(self, max_sequence_length: int | None) -> None:
+        if max_sequence_length is not None and max_sequence_length != self.config.max_sequence_length:
+            raise ValueError(
+                f"max_sequence_length={max_sequence_length} differs from this pipeline's "
+                f"{self.config.max_sequence_length}: the DiT and the fuser were built for that length"
+            )
+
     def check_inputs(
         self,
         prompt,
@@ -241,6 +244,8 @@ class MimirPipeline(CogVideoXPipeline):
         num_frames: int | None = None,
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
+        max_sequence_length: int | None = None,
+        llm_branch: str | None = None,
     ):
         """Every rule of a call in one place; each error quotes the value and the rule. The parent's denoising call
         repeats this check with the fused embeddings (then prompt and the generation arguments are None)."""
@@ -291,6 +296,9 @@ class MimirPipeline(CogVideoXPipeline):
             or guidance_scale < 0
         ):
             raise ValueError(f"guidance_scale={guidance_scale!r} must be a finite number >= 0")
+        self._check_max_sequence_length(max_sequence_length)
+        if llm_branch is not None and llm_branch not in ("on", "off"):
+            raise ValueError(f"llm_branch must be 'on' or 'off', got {llm_branch!r}")
         super().check_inputs(
             prompt,
             height,
@@ -370,13 +378,6 @@ class MimirPipeline(CogVideoXPipeline):
         num_frames = num_frames or self.transformer.config.sample_frames
         if num_videos_per_prompt != 1:
             raise ValueError(f"num_videos_per_prompt={num_videos_per_prompt} is not supported: pass a list of prompts")
-        if max_sequence_length is not None and max_sequence_length != self.config.max_sequence_length:
-            raise ValueError(
-                f"max_sequence_length={max_sequence_length} differs from this pipeline's "
-                f"{self.config.max_sequence_length}: the DiT and the fuser were built for that length"
-            )
-        if llm_branch not in ("on", "off"):
-            raise ValueError(f"llm_branch must be 'on' or 'off', got {llm_branch!r}")
         if llm_answer_tokens and not self.token_fuser.uses_llm:
             raise ValueError("llm_answer_tokens=True needs the LLM branch (fusion_type other than 't5_only')")
         self.check_inputs(
@@ -390,6 +391,8 @@ class MimirPipeline(CogVideoXPipeline):
             num_frames=num_frames,
             num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale,
+            max_sequence_length=max_sequence_length,
+            llm_branch=llm_branch,
         )
 
         # 2. Fused text condition of the prompt and the negative prompt

@@ -8,46 +8,22 @@ import dataclasses
 
 import pytest
 import torch
-from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXTransformer3DModel
 
 from mimir.__main__ import main
 from mimir.pipeline import MimirPipeline
 from mimir.presets import PRESETS, Preset, load_pipelines
 from mimir.token_fuser import TokenFuser
 
-from .tiny import ENCODER_DIM, tiny_text_encoder
+from .tiny import ENCODER_DIM, tiny_text_encoder, tiny_video_models
 
 
 def cogvideox_5b_shaped_video_models():
     """Tiny VAE and DiT with what `supported_inputs` reads from THUDM/CogVideoX-5b's configs: the VAE's 8x spatial
     and 4x temporal compression, the DiT's 60x90 latent sample and patch 2, 1000 training timesteps."""
-    torch.manual_seed(0)
-    transformer = CogVideoXTransformer3DModel(
-        num_attention_heads=2,
-        attention_head_dim=16,
-        in_channels=4,
-        out_channels=4,
-        time_embed_dim=2,
-        text_embed_dim=ENCODER_DIM,
-        num_layers=1,
-        sample_width=90,
-        sample_height=60,
-        sample_frames=49,
-        patch_size=2,
-        temporal_compression_ratio=4,
-        max_text_seq_length=226 + 4,
-        use_rotary_positional_embeddings=True,
+    transformer, vae, scheduler = tiny_video_models(
+        sample_height=60, sample_width=90, sample_frames=49, patch_size=2, max_text_seq_length=226 + 4
     )
-    vae = AutoencoderKLCogVideoX(
-        down_block_types=("CogVideoXDownBlock3D",) * 4,
-        up_block_types=("CogVideoXUpBlock3D",) * 4,
-        block_out_channels=(8, 8, 8, 8),
-        latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=2,
-        temporal_compression_ratio=4,
-    )
-    return vae, transformer, CogVideoXDDIMScheduler(num_train_timesteps=1000)
+    return vae, transformer, scheduler
 
 
 def preset_pipeline(preset: Preset, vae, transformer, scheduler) -> MimirPipeline:

@@ -41,7 +41,8 @@ def tiny_llm(llm_tokenizer):
     return LlamaForCausalLM(config).eval()
 
 
-def tiny_video_models():
+def tiny_video_models(sample_height=2, sample_width=2, sample_frames=9, patch_size=1, max_text_seq_length=SEQ + 4):
+    """Tiny DiT + VAE + scheduler; the sample size and patch set what `supported_inputs` derives (nano by default)."""
     torch.manual_seed(0)
     transformer = CogVideoXTransformer3DModel(
         num_attention_heads=2,
@@ -51,12 +52,12 @@ def tiny_video_models():
         time_embed_dim=2,
         text_embed_dim=ENCODER_DIM,
         num_layers=1,
-        sample_width=2,
-        sample_height=2,
-        sample_frames=9,
-        patch_size=1,
+        sample_width=sample_width,
+        sample_height=sample_height,
+        sample_frames=sample_frames,
+        patch_size=patch_size,
         temporal_compression_ratio=4,
-        max_text_seq_length=SEQ + 4,
+        max_text_seq_length=max_text_seq_length,
         use_rotary_positional_embeddings=True,
     )
     torch.manual_seed(0)
