@@ -37,6 +37,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from mimir.bench.report import cpu_model  # noqa: E402
 from mimir.generation import GenerationSettings, compare, initial_latents  # noqa: E402
 from mimir.presets import load_pipelines  # noqa: E402
 from mimir.world.captions import canonical_prompt  # noqa: E402
@@ -47,16 +48,6 @@ TARGETS = {"video_cogvideox": 3.0, "video_mimir": 3.0, "pair": 6.0}  # seconds, 
 
 
 # ---- environment --------------------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> dict[str, Any]:

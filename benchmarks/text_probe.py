@@ -944,7 +944,7 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def main(args: argparse.Namespace) -> dict:
-    from mimir.bench.report import environment
+    from mimir.bench.report import cpu_model, environment
     from mimir.bench.suite import load_suites
     from mimir.presets import NANO_MAX_SEQUENCE_LENGTH, cache_dir
     from mimir.text_encoding import LLMBranchConfig
@@ -1057,17 +1057,6 @@ def main(args: argparse.Namespace) -> dict:
     if not args.no_markdown:
         write_section(markdown_section(result, table))
     return result
-
-
-def cpu_model() -> str:
-    """The processor's model name from /proc/cpuinfo (platform.processor() says only 'x86_64' on Linux)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def markdown_section(result: dict, table: str) -> str:

@@ -97,6 +97,17 @@ def _version(package: str) -> str | None:
         return None
 
 
+def cpu_model() -> str:
+    """The processor's model name from /proc/cpuinfo (platform.processor() says only 'x86_64' on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment() -> dict[str, Any]:
     """Machine and package versions for a report."""
     return {
