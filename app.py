@@ -37,7 +37,7 @@ from mimir.bench import score_video
 from mimir.generation import GenerationResult, GenerationSettings, StepProgress, compare
 from mimir.presets import StudioPipelines, load_pipelines
 from mimir.study import analysis, trials, votes
-from mimir.video import MAX_SEED, save_gif, save_mp4
+from mimir.video import DISPLAY_UPSCALE, MAX_SEED, save_gif, save_mp4
 from mimir.world.captions import parse_prompt
 
 
@@ -53,7 +53,6 @@ EXAMPLES_DIR = ROOT / "prompts" / "examples"
 CSS_PATH = ROOT / "assets" / "css" / "studio.css"
 # The paper's prompt categories (Fig. 1, 5, 6), in its order; files in prompts/examples/<category>.txt.
 EXAMPLE_CATEGORIES = ("colour", "spatial_relationship", "counting", "action_order", "appearance", "lighting")
-VIDEO_UPSCALE = 4
 # UI policy, not model rules: the pipeline accepts any guidance >= 0 and up to num_train_timesteps steps; the sliders
 # offer the range where CogVideoX-style guidance and step counts make sense interactively.
 GUIDANCE_RANGE = (1.0, 20.0)
@@ -179,9 +178,8 @@ class Studio:
 
     def _save(self, frames: Any, stem: str) -> tuple[str, str]:
         folder = self._folder()
-        # 4x nearest-neighbour upscaling: nano clips are 64x64, too small to judge in a browser.
-        mp4 = save_mp4(frames, folder / f"{stem}.mp4", upscale=VIDEO_UPSCALE)
-        gif = save_gif(frames, folder / f"{stem}.gif", upscale=VIDEO_UPSCALE)
+        mp4 = save_mp4(frames, folder / f"{stem}.mp4", upscale=DISPLAY_UPSCALE)
+        gif = save_gif(frames, folder / f"{stem}.gif", upscale=DISPLAY_UPSCALE)
         return str(mp4), str(gif)
 
     # ---- Compare tab -----------------------------------------------------------------------------------------------

@@ -65,7 +65,6 @@ import json
 import math
 import os
 import random
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -224,23 +223,6 @@ def captioned_specs(n: int, seed: int, tables: dict[str, Any], dimensions: list[
     """n specs, `dimensions` in turn (all when None), captioned from `tables` (seeded)."""
     with caption_tables(tables):
         return sample_specs(n, seed=seed, dimensions=dimensions)
-
-
-def table_phrases(tables: dict[str, Any], exclude: tuple[str, ...] = ("templates", "_doc")) -> set[str]:
-    """Every surface phrase of the tables' synonym entries (both forms of 'sg|pl' entries)."""
-    out: set[str] = set()
-    for name, table in tables.items():
-        if name in exclude:
-            continue
-        for entries in table.values() if isinstance(table, dict) else [table]:
-            for e in entries:
-                out.update(x for x in e.split("|") if x)
-    return out
-
-
-def phrase_in(phrase: str, text: str) -> bool:
-    """Whole-word occurrence of `phrase` (a template slot such as '{other}' never matches)."""
-    return re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text) is not None
 
 
 # ---- features -----------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import csv
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 from filelock import FileLock
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 DEFAULT_VOTES = Path("votes") / "votes.csv"
 
-Criterion = Literal["instruction_following", "physics", "visual_quality"]
-Choice = Literal["A", "B", "tie", "both_bad"]
 CRITERIA: tuple[str, ...] = ("instruction_following", "physics", "visual_quality")
 CHOICES: tuple[str, ...] = ("A", "B", "tie", "both_bad")
 MODELS: tuple[str, ...] = ("cogvideox", "mimir")
