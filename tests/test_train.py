@@ -120,7 +120,9 @@ def test_export_packs_the_weights_and_logs_not_the_trainer_state(tmp_path):
     assert cli_main(["export", "--run", str(run), "--out", str(tmp_path / "run.tar"), "--fp16"]) == 0
     with tarfile.open(tmp_path / "run.tar") as tar:
         names = tar.getnames()
+        config = json.load(tar.extractfile("token_fuser/config.json"))
     assert {"token_fuser/config.json", "token_fuser/diffusion_pytorch_model.safetensors", "losses.csv"} <= set(names)
+    assert "_name_or_path" not in config and config["fusion_type"] == "zeroconv"  # no path of the training machine
     assert not [n for n in names if n.startswith("trainer_state")]
     assert TokenFuser.from_pretrained(run / "token_fuser").dtype == torch.float32  # the run keeps full precision
 
