@@ -225,6 +225,20 @@ class MimirPipeline(CogVideoXPipeline):
             count = max(count, len(self.llm_tokenizer(prompt, add_special_tokens=False).input_ids))
         return count
 
+    def check_prompt_lengths(self, texts: list[str], name: str = "prompt") -> None:
+        """Refuse a text longer than the n tokens this pipeline reads: it never cuts a prompt silently. Part of
+        `check_inputs`; also called by callers that encode without generating (the token space)."""
+        limit = self.supported_inputs.max_prompt_tokens
+        for text in texts:
+            if not isinstance(text, str):
+                raise ValueError(f"{name} must be text, got {text!r}")
+            count = self.prompt_token_count(text)
+            if count > limit:
+                raise ValueError(
+                    f"{name} is {count} tokens long; this model reads at most {limit} (max_sequence_length) and "
+                    f"never cuts a prompt silently: shorten {text[:60]!r}..."
+                )
+
     def _check_max_sequence_length(self, max_sequence_length: int | None) -> None:
         if max_sequence_length is not None and max_sequence_length != self.config.max_sequence_length:
             raise ValueError(
@@ -258,16 +272,8 @@ class MimirPipeline(CogVideoXPipeline):
             for p in prompts:
                 if not isinstance(p, str) or not p.strip():
                     raise ValueError(f"prompt must be non-empty text, got {p!r}")
-        for name, texts in (("prompt", prompts or []), ("negative_prompt", negatives)):
-            for p in texts:
-                if not isinstance(p, str):
-                    raise ValueError(f"{name} must be text, got {p!r}")
-                count = self.prompt_token_count(p)
-                if count > supported.max_prompt_tokens:
-                    raise ValueError(
-                        f"{name} is {count} tokens long; this model reads at most {supported.max_prompt_tokens} "
-                        f"(max_sequence_length) and never cuts a prompt silently: shorten {p[:60]!r}..."
-                    )
+        self.check_prompt_lengths(prompts or [], "prompt")
+        self.check_prompt_lengths(negatives, "negative_prompt")
         for name, value, allowed in (("height", height, supported.height), ("width", width, supported.width)):
             if not isinstance(value, int) or isinstance(value, bool) or value not in allowed:
                 raise ValueError(

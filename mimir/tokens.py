@@ -287,7 +287,7 @@ def token_space(
 
     Args:
         pipe: a MimirPipeline (``encode_tokens`` and ``token_fuser.normalize_llm``).
-        prompts: 1..MAX_PROMPTS prompts.
+        prompts: 1..MAX_PROMPTS prompts, each within the pipeline's n tokens (``check_prompt_lengths``).
         answer_prompt: the prompt of panel (b); defaults to the first prompt.
         k: answer samples in panel (b), within K_RANGE.
         perplexity: t-SNE perplexity, within PERPLEXITY_RANGE and below every panel's number of points.
@@ -300,6 +300,8 @@ def token_space(
     k = check_k(k)
     check_perplexity(perplexity, 10**9)  # range check before any encoding
     answer_prompt = (answer_prompt or "").strip() or prompts[0]
+    pipe.check_prompt_lengths(prompts)  # a prompt longer than n is refused here too, never cut
+    pipe.check_prompt_lengths([answer_prompt], "answer_prompt")
     report = progress or (lambda fraction, stage: None)
 
     # 1. Encode the prompt set once (deterministic: no answers) -> panels a, c, d.
