@@ -16,7 +16,7 @@ import pandas as pd
 from filelock import FileLock
 
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # an annotation only: trials imports this module, so a run-time import would be a cycle
     from .trials import Trial
 
 DEFAULT_VOTES = Path("votes") / "votes.csv"
