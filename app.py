@@ -401,6 +401,8 @@ def build_demo(studio: Studio) -> gr.Blocks:
     steps_lo, steps_hi = supported.num_inference_steps
     examples = load_examples()
     choices = [(label, value) for value, label in votes.CHOICE_LABELS.items()]
+    # The limit is stated where the prompt is typed: a longer prompt is refused (check_inputs), never cut.
+    prompt_limit = f"at most {supported.max_prompt_tokens} tokens; a longer prompt is refused, never cut"
     # Model events: one queue slot for all of them. Progress and errors show in one status line per tab, so a
     # refused input neither clears earlier results nor badges every output box with "Error".
     model_event = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1}
@@ -411,8 +413,14 @@ def build_demo(studio: Studio) -> gr.Blocks:
         with gr.Tab("Compare", id="compare"):
             with gr.Row():
                 with gr.Column(scale=2):
-                    prompt = gr.Textbox(label="prompt", lines=2, value=next(iter(examples.values()), [""])[0])
-                    negative_prompt = gr.Textbox(label="negative_prompt", lines=1)
+                    prompt = gr.Textbox(
+                        label="prompt",
+                        info=prompt_limit,
+                        lines=2,
+                        value=next(iter(examples.values()), [""])[0],
+                        elem_id="prompt",
+                    )
+                    negative_prompt = gr.Textbox(label="negative_prompt", info=prompt_limit, lines=1)
                 with gr.Column(scale=1):
                     with gr.Row():
                         # No min/max and no precision: the app's own check names the parameter and refuses 1.5
@@ -457,11 +465,12 @@ def build_demo(studio: Studio) -> gr.Blocks:
             with gr.Row():
                 token_prompts = gr.Textbox(
                     label="prompts for (a), (c), (d) — one per line",
+                    info=f"each {prompt_limit}",
                     lines=4,
                     value="\n".join([p[0] for p in list(examples.values())[:4]]),
                 )
                 with gr.Column():
-                    answer_prompt = gr.Textbox(label="prompt for (b) — empty: the first prompt")
+                    answer_prompt = gr.Textbox(label="prompt for (b) — empty: the first prompt", info=prompt_limit)
                     k = Slider(*tokens.K_RANGE, value=4, step=1, label="K answer samples (b)", elem_id="tokens-k")
                     perplexity = Slider(*tokens.PERPLEXITY_RANGE, value=10, step=1, label="t-SNE perplexity")
                     token_seed = gr.Number(label="answer sampling seed", value=0, elem_id="token-seed")
@@ -482,7 +491,9 @@ def build_demo(studio: Studio) -> gr.Blocks:
                 "A and which is B is random per trial. Play **both videos to the end** to unlock the vote."
             )
             with gr.Row():
-                own_prompt = gr.Textbox(label="your own prompt (empty: the study list)", scale=3, elem_id="own-prompt")
+                own_prompt = gr.Textbox(
+                    label="your own prompt (empty: the study list)", info=prompt_limit, scale=3, elem_id="own-prompt"
+                )
                 trial_btn = gr.Button("New trial", variant="primary", elem_id="new-trial", scale=1)
             with gr.Row():
                 trial_id = gr.Textbox(label="trial id", interactive=False, elem_id="trial-id")
