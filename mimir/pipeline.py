@@ -260,10 +260,16 @@ class MimirPipeline(CogVideoXPipeline):
         guidance_scale: float | None = None,
         max_sequence_length: int | None = None,
         llm_branch: str | None = None,
+        num_videos_per_prompt: int | None = None,
+        llm_answer_tokens: bool | None = None,
     ):
         """Every rule of a call in one place; each error quotes the value and the rule. The parent's denoising call
         repeats this check with the fused embeddings (then prompt and the generation arguments are None)."""
         supported = self.supported_inputs
+        if num_videos_per_prompt is not None and num_videos_per_prompt != 1:
+            raise ValueError(f"num_videos_per_prompt={num_videos_per_prompt!r} must be 1: pass a list of prompts")
+        if llm_answer_tokens and not self.token_fuser.uses_llm:
+            raise ValueError("llm_answer_tokens=True needs the LLM branch (fusion_type other than 't5_only')")
         prompts = [prompt] if isinstance(prompt, str) else prompt
         negatives = [negative_prompt] if isinstance(negative_prompt, str) else (negative_prompt or [])
         if prompts is not None:
@@ -382,10 +388,6 @@ class MimirPipeline(CogVideoXPipeline):
         height = height or self.transformer.config.sample_height * self.vae_scale_factor_spatial
         width = width or self.transformer.config.sample_width * self.vae_scale_factor_spatial
         num_frames = num_frames or self.transformer.config.sample_frames
-        if num_videos_per_prompt != 1:
-            raise ValueError(f"num_videos_per_prompt={num_videos_per_prompt} is not supported: pass a list of prompts")
-        if llm_answer_tokens and not self.token_fuser.uses_llm:
-            raise ValueError("llm_answer_tokens=True needs the LLM branch (fusion_type other than 't5_only')")
         self.check_inputs(
             prompt,
             height,
@@ -399,6 +401,8 @@ class MimirPipeline(CogVideoXPipeline):
             guidance_scale=guidance_scale,
             max_sequence_length=max_sequence_length,
             llm_branch=llm_branch,
+            num_videos_per_prompt=num_videos_per_prompt,
+            llm_answer_tokens=llm_answer_tokens,
         )
 
         # 2. Fused text condition of the prompt and the negative prompt
