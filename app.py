@@ -37,7 +37,7 @@ from mimir.bench import score_video
 from mimir.generation import GenerationResult, GenerationSettings, StepProgress, compare
 from mimir.presets import StudioPipelines, load_pipelines
 from mimir.study import analysis, trials, votes
-from mimir.video import MAX_SEED, save_gif, save_mp4
+from mimir.video import DISPLAY_UPSCALE, MAX_SEED, save_gif, save_mp4
 from mimir.world.captions import parse_prompt
 
 
@@ -53,7 +53,6 @@ EXAMPLES_DIR = ROOT / "prompts" / "examples"
 CSS_PATH = ROOT / "assets" / "css" / "studio.css"
 # The paper's prompt categories (Fig. 1, 5, 6), in its order; files in prompts/examples/<category>.txt.
 EXAMPLE_CATEGORIES = ("colour", "spatial_relationship", "counting", "action_order", "appearance", "lighting")
-VIDEO_UPSCALE = 4
 # UI policy, not model rules: the pipeline accepts any guidance >= 0 and up to num_train_timesteps steps; the sliders
 # offer the range where CogVideoX-style guidance and step counts make sense interactively.
 GUIDANCE_RANGE = (1.0, 20.0)
@@ -179,9 +178,8 @@ class Studio:
 
     def _save(self, frames: Any, stem: str) -> tuple[str, str]:
         folder = self._folder()
-        # 4x nearest-neighbour upscaling: nano clips are 64x64, too small to judge in a browser.
-        mp4 = save_mp4(frames, folder / f"{stem}.mp4", upscale=VIDEO_UPSCALE)
-        gif = save_gif(frames, folder / f"{stem}.gif", upscale=VIDEO_UPSCALE)
+        mp4 = save_mp4(frames, folder / f"{stem}.mp4", upscale=DISPLAY_UPSCALE)
+        gif = save_gif(frames, folder / f"{stem}.gif", upscale=DISPLAY_UPSCALE)
         return str(mp4), str(gif)
 
     # ---- Compare tab -----------------------------------------------------------------------------------------------
@@ -403,6 +401,8 @@ def build_demo(studio: Studio) -> gr.Blocks:
     steps_lo, steps_hi = supported.num_inference_steps
     examples = load_examples()
     choices = [(label, value) for value, label in votes.CHOICE_LABELS.items()]
+    # The limit is stated where the prompt is typed: a longer prompt is refused (check_inputs), never cut.
+    prompt_limit = f"at most {supported.max_prompt_tokens} tokens; a longer prompt is refused, never cut"
     # Model events: one queue slot for all of them. Progress and errors show in one status line per tab, so a
     # refused input neither clears earlier results nor badges every output box with "Error".
     model_event = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1}
@@ -413,8 +413,14 @@ def build_demo(studio: Studio) -> gr.Blocks:
         with gr.Tab("Compare", id="compare"):
             with gr.Row():
                 with gr.Column(scale=2):
-                    prompt = gr.Textbox(label="prompt", lines=2, value=next(iter(examples.values()), [""])[0])
-                    negative_prompt = gr.Textbox(label="negative_prompt", lines=1)
+                    prompt = gr.Textbox(
+                        label="prompt",
+                        info=prompt_limit,
+                        lines=2,
+                        value=next(iter(examples.values()), [""])[0],
+                        elem_id="prompt",
+                    )
+                    negative_prompt = gr.Textbox(label="negative_prompt", info=prompt_limit, lines=1)
                 with gr.Column(scale=1):
                     with gr.Row():
                         # No min/max and no precision: the app's own check names the parameter and refuses 1.5
@@ -459,11 +465,12 @@ def build_demo(studio: Studio) -> gr.Blocks:
             with gr.Row():
                 token_prompts = gr.Textbox(
                     label="prompts for (a), (c), (d) — one per line",
+                    info=f"each {prompt_limit}",
                     lines=4,
                     value="\n".join([p[0] for p in list(examples.values())[:4]]),
                 )
                 with gr.Column():
-                    answer_prompt = gr.Textbox(label="prompt for (b) — empty: the first prompt")
+                    answer_prompt = gr.Textbox(label="prompt for (b) — empty: the first prompt", info=prompt_limit)
                     k = Slider(*tokens.K_RANGE, value=4, step=1, label="K answer samples (b)", elem_id="tokens-k")
                     perplexity = Slider(*tokens.PERPLEXITY_RANGE, value=10, step=1, label="t-SNE perplexity")
                     token_seed = gr.Number(label="answer sampling seed", value=0, elem_id="token-seed")
@@ -484,7 +491,9 @@ def build_demo(studio: Studio) -> gr.Blocks:
                 "A and which is B is random per trial. Play **both videos to the end** to unlock the vote."
             )
             with gr.Row():
-                own_prompt = gr.Textbox(label="your own prompt (empty: the study list)", scale=3, elem_id="own-prompt")
+                own_prompt = gr.Textbox(
+                    label="your own prompt (empty: the study list)", info=prompt_limit, scale=3, elem_id="own-prompt"
+                )
                 trial_btn = gr.Button("New trial", variant="primary", elem_id="new-trial", scale=1)
             with gr.Row():
                 trial_id = gr.Textbox(label="trial id", interactive=False, elem_id="trial-id")

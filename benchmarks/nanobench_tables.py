@@ -66,7 +66,7 @@ SPLIT_LABEL = {"train": "training wordings", "heldout": "held-out wordings", POO
 DESIGN_SPECS, DESIGN_SEEDS = 120, 2  # the design: every spec of a suite, at least 2 seeds
 
 # ------------------------------------------------------------------------------------------ the paper's own figures
-# arXiv 2412.03085, as quoted in the project's PAPER_TABLES.md: CogVideoX-5B scale, VBench, 500K training clips.
+# arXiv 2412.03085, Tables 1 and 3: CogVideoX-5B scale, VBench, 500K training clips.
 PAPER_TABLE1 = {
     "CogVideoX-5B": {
         "background consistency": 95.60, "aesthetic quality": 60.62, "imaging quality": 61.35,

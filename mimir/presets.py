@@ -157,7 +157,6 @@ class StudioPipelines:
     memory: str
     trained: bool
     defaults: dict = field(default_factory=dict)
-    limits: dict = field(default_factory=dict)
 
     def pipeline(self, model: Literal["cogvideox", "mimir"]) -> MimirPipeline:
         if model not in ("cogvideox", "mimir"):
@@ -438,7 +437,6 @@ def load_pipelines(
         memory=memory,
         trained=video.trained,
         defaults=asdict(spec.defaults),
-        limits=_limits(mimir),
     )
 
 
@@ -452,16 +450,3 @@ def _place(pipe: MimirPipeline, memory: str, device) -> None:
             getattr(pipe, name).to(device)
         if pipe.llm is not None and not getattr(pipe.llm, "is_loaded_in_8bit", False):
             pipe.llm.to(device)
-
-
-def _limits(pipe: MimirPipeline) -> dict:
-    """The pipeline's `supported_inputs` as plain lists, for widgets (the pipeline enforces them; the guidance range
-    is the app's policy)."""
-    supported = pipe.supported_inputs
-    return {
-        "num_frames": list(supported.num_frames),
-        "height": list(supported.height),
-        "width": list(supported.width),
-        "num_inference_steps": supported.num_inference_steps,
-        "max_sequence_length": supported.max_prompt_tokens,
-    }

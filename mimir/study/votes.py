@@ -10,19 +10,17 @@ import csv
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 from filelock import FileLock
 
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # an annotation only: trials imports this module, so a run-time import would be a cycle
     from .trials import Trial
 
 DEFAULT_VOTES = Path("votes") / "votes.csv"
 
-Criterion = Literal["instruction_following", "physics", "visual_quality"]
-Choice = Literal["A", "B", "tie", "both_bad"]
 CRITERIA: tuple[str, ...] = ("instruction_following", "physics", "visual_quality")
 CHOICES: tuple[str, ...] = ("A", "B", "tie", "both_bad")
 MODELS: tuple[str, ...] = ("cogvideox", "mimir")

@@ -147,6 +147,14 @@ def pack(run: Path, names: list[str], out: Path) -> Path:
     return out
 
 
+def _drop_load_path(config: Path) -> None:
+    """diffusers records in `_name_or_path` the folder a model was loaded from; a shipped config would cite the
+    training machine's run folder. Written back as diffusers writes it (2-space indent, sorted keys)."""
+    values = json.loads(config.read_text())
+    values.pop("_name_or_path", None)
+    config.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+
+
 def export_run(run: str | Path, out: str | Path, fp16: bool) -> None:
     """Pack a run's models (`save_pretrained` folders, optionally cast to fp16) and its logs into one tar; the
     trainer state stays behind."""
@@ -162,6 +170,7 @@ def export_run(run: str | Path, out: str | Path, fp16: bool) -> None:
             if (run / name / "config.json").exists():
                 model = cls(run / name) if cls is load_token_fuser else cls.from_pretrained(run / name)
                 (model.to(torch.float16) if fp16 else model).save_pretrained(tmp / name)
+                _drop_load_path(tmp / name / "config.json")
                 names.append(name)
         for log in ("llm_branch.json", "losses.csv", "args.json", "environment.json", "colour_fidelity.txt"):
             if (run / log).exists():
