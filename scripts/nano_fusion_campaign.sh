@@ -9,7 +9,7 @@
 #   train TYPES...   train the given fusion types side by side until MIMIR_CALL_END (resumes); the k-th type runs on
 #                    GPU k mod (number of GPUs), so several GPUs of one host share the work
 #   bench TYPES...   NanoBench on every spec of the 18 suites at 2 seeds (+ Mimir with its LLM branch off), one
-#                    report per GPU at a time; reports and loss logs go to $OUT
+#                    report at a time; reports and a tar of the training logs go to $OUT
 #   export TYPES...  fp16 weights + logs of the given runs as tars in $OUT
 set -euo pipefail
 R=/tmp/mimir_device/campaign
@@ -46,31 +46,19 @@ case $part in
     for t in "$first" "$@"; do tail -n 2 $R/ft_$t.log; done
     tar cf "$OUT/losses.tar" -C $R $(for t in "$first" "$@"; do echo ft_$t/losses.csv; done) ;;
   bench)
+    # One report at a time on all cores, scoring workers single-threaded: two reports side by side with multi-threaded
+    # BLAS in every worker took 300 s each on the two-GPU kind, one at a time 62 s (benchmarks/RESULTS.md).
     suites=$(printf -- '--suite %s ' prompts/bench/train/*.jsonl prompts/bench/heldout/*.jsonl)
-    workers=$(( $(nproc) / NGPU - 2 ))
-    bench() {  # bench TYPE GPU [extra args]
-      local t=$1 gpu=$2; shift 2
-      CUDA_VISIBLE_DEVICES=$gpu python3 -m mimir bench $suites --model mimir --weights $R/ft_$t --videos-per-prompt 2 \
-        --batch-size 256 --workers $workers "$@"
+    bench() {  # bench TYPE [extra args]
+      local t=$1; shift
+      OMP_NUM_THREADS=1 python3 -m mimir bench $suites --model mimir --weights $R/ft_$t --videos-per-prompt 2 \
+        --batch-size 512 --workers $(( $(nproc) - 2 )) "$@"
     }
-    jobs_=()
     for t in "$@"; do
-      jobs_+=("$t")
-      [ "$t" = mimir ] && jobs_+=(mimir_llm_off)
+      extra=(); [ "$t" = t5_only ] && extra=(--fusion-type t5_only)  # t5_only has no LLM branch to load
+      bench "$t" "${extra[@]}" --out "$OUT/ft_$t.json.gz"
+      [ "$t" = mimir ] && bench mimir --llm-branch off --out "$OUT/ft_mimir_llm_off.json.gz"
     done
-    k=0
-    for j in "${jobs_[@]}"; do  # one report per GPU at a time
-      if [ "$j" = mimir_llm_off ]; then
-        bench mimir $((k % NGPU)) --llm-branch off --out "$OUT/ft_mimir_llm_off.json.gz" &
-      else
-        # t5_only has no LLM branch, so its weights load as such
-        extra=(); [ "$j" = t5_only ] && extra=(--fusion-type t5_only)
-        bench "$j" $((k % NGPU)) "${extra[@]}" --out "$OUT/ft_$j.json.gz" &
-      fi
-      k=$((k + 1))
-      [ $((k % NGPU)) = 0 ] && wait
-    done
-    wait
     # the device returns at most 8 files: the logs of every run travel as one tar
     L=$(mktemp -d)
     for t in "$@"; do
