@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 from diffusers import AutoencoderKLCogVideoX
 
 import mimir.train.vae as vae_stage
-from mimir.train import build_parser
+from mimir.train import parse_args
 
 
 def _free_port() -> int:
@@ -58,7 +58,7 @@ def _vae_worker(rank: int, world: int, port: int, run: str, out: str) -> None:
     torch.optim.AdamW.step = recording_step
     argv = ["vae", "--output-dir", run, "--max-train-steps", "1", "--pool-size", "4", "--train-batch-size", "1"]
     argv += ["--height", "16", "--width", "16", "--log-every", "1", "--checkpoint-every", "100"]
-    vae_stage.train_vae(build_parser().parse_args(argv))
+    vae_stage.train_vae(parse_args(argv))
     torch.save(grads, f"{out}/grads{rank}.pt")
 
 
