@@ -38,7 +38,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"])
     parser.add_argument("--log-every", type=int, default=50)
-    parser.add_argument("--checkpoint-every", type=int, default=1000)
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=1000, help="steps between checkpoints (0: none; --data only)"
+    )
     parser.add_argument(
         "--time-limit-minutes",
         type=float,
@@ -126,6 +128,8 @@ def resolve_defaults(args) -> None:
     for name, value in fill.items():
         if getattr(args, name, value) is None:
             setattr(args, name, value)
+    if args.checkpoint_every < (0 if getattr(args, "data", None) else 1):
+        raise SystemExit(f"--checkpoint-every {args.checkpoint_every}: must be >= 1 (0, no checkpoints, needs --data)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,6 +194,7 @@ def cli_main(argv: list[str]) -> int:
         train_vae(args)
     elif args.data:
         from accelerate import PartialState
+        from accelerate.utils import parse_flag_from_env
 
         from mimir.presets import training_components
 
@@ -197,7 +202,8 @@ def cli_main(argv: list[str]) -> int:
 
         components = training_components(
             args.preset,
-            PartialState().device,
+            # The process group first, as the trainer's Accelerator will see it (on the CPU: gloo under torchrun).
+            PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU")).device,
             with_llm=args.fusion_type != "t5_only",
             llm_quantization=args.llm_quantization,
             init_transformer=args.init_transformer,

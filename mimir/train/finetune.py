@@ -334,16 +334,21 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
                 log.write(step, mean_loss.item(), lr)
             accelerator.log({"loss": mean_loss.item(), "lr": lr}, step=step)
             progress.set_postfix(loss=f"{mean_loss.item():.4f}")
-        if step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time:
+        # --checkpoint-every 0 never saves (a benchmark: a 5B full fine-tune's checkpoint takes ~90 GB of disk).
+        every = args.checkpoint_every
+        if every > 0 and (step % every == 0 or step == args.max_train_steps or out_of_time):
             state.save(step, weights=write_weights)
         if out_of_time:
             break
     progress.close()
     broken = sum(gather_object([broken]))
+    # Peak GPU memory of each process (the figure that says which GPU a setting fits), before the group closes.
+    peaks = gather_object([torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None])
     if accelerator.is_main_process:
         (run / "data_report.json").write_text(
             json.dumps({**report.to_dict(), "broken_during_training": broken}, indent=1) + "\n"
         )
+        (run / "peak_memory.json").write_text(json.dumps({"peak_allocated_gib_per_process": peaks}) + "\n")
     accelerator.print(f"data: {report.summary()}; broken during training: {broken}")
     accelerator.end_training()
     return run
