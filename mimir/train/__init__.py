@@ -128,7 +128,7 @@ def resolve_defaults(args) -> None:
     for name, value in fill.items():
         if getattr(args, name, value) is None:
             setattr(args, name, value)
-    if args.checkpoint_every < (0 if getattr(args, "data", None) else 1):
+    if getattr(args, "checkpoint_every", 1) < (0 if getattr(args, "data", None) else 1):
         raise SystemExit(f"--checkpoint-every {args.checkpoint_every}: must be >= 1 (0, no checkpoints, needs --data)")
 
 
