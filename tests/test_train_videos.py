@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from mimir.presets import PRESETS, TrainingComponents, load_mimir_weights, load_smollm2_tokenizer
 from mimir.train import PRESET_NAMES, parse_args
@@ -123,6 +124,39 @@ def test_a_resumed_run_continues_the_loss_curve_of_an_uninterrupted_one(videos, 
     for step in (1, 2, 3, 4):
         assert b[step] == pytest.approx(a[step], rel=1e-5), (step, a, b)
     assert len({round(v, 6) for v in a.values()}) == 4  # the steps differ: equality is not by construction
+
+
+def test_t5_only_with_8bit_adamw_checkpointing_and_tensorboard(videos, text_parts, tmp_path):
+    """The control without the LLM branch, through the memory savers and the tracker of a 5B run."""
+    run = tmp_path / "t5_only"
+    extra = ["--fusion-type", "t5_only", "--optimizer", "adamw8bit", "--gradient-checkpointing"]
+    args = args_for(videos, run, 2, *extra, "--report-to", "tensorboard", "--transformer-dtype", "bf16")
+    parts = components(text_parts)
+    parts.transformer.to(torch.bfloat16)  # what --transformer-dtype bf16 gives through the preset loader
+    before = {k: v.clone() for k, v in parts.transformer.state_dict().items()}
+    train_on_videos(args, parts)
+    assert parts.transformer.is_gradient_checkpointing
+    assert list(run.rglob("events.out.tfevents.*"))  # the accelerate tracker wrote its log
+    saved = load_file(run / "transformer" / "diffusion_pytorch_model.safetensors")
+    assert {t.dtype for t in saved.values()} == {torch.bfloat16}  # trained and saved without fp32 master weights
+    transformer, fuser, _ = load_mimir_weights(run, ENCODER_DIM, LLM_DIM, fusion_type="t5_only")
+    assert not list(fuser.parameters())
+    assert any(not torch.equal(v, before[k]) for k, v in transformer.state_dict().items())
+
+
+def test_a_file_broken_after_the_scan_is_skipped_and_counted(videos, text_parts, tmp_path):
+    data = tmp_path / "videos"
+    data.mkdir()
+    for path in videos.glob("clip*"):
+        (data / path.name).write_bytes(path.read_bytes())
+    run = tmp_path / "run"
+    train_on_videos(args_for(data, run, 1), components(text_parts))  # scans: 4 good clips, clip0..clip3 in order
+    second = StepBatches(4, 2, world=1, rank=0, seed=0, start_step=1, end_step=2).batch(1)  # step 2's two clips
+    (data / f"clip{second[0]}.mp4").write_bytes(b"truncated")  # the disk changes under a long run
+    train_on_videos(args_for(data, run, 2), components(text_parts))
+    report = json.loads((run / "data_report.json").read_text())
+    assert report["kept"] == 4 and report["broken_during_training"] == 1
+    assert [step for step, _ in loss_rows(run)] == [1, 2]  # the step was taken on the clip that still decodes
 
 
 def test_lora_weights_load_onto_the_base_dit(videos, text_parts, tmp_path):
