@@ -162,7 +162,8 @@ def test_a_file_broken_after_the_scan_is_skipped_and_counted(videos, text_parts,
 def test_lora_weights_load_onto_the_base_dit(videos, text_parts, tmp_path):
     run = tmp_path / "lora"
     parts = components(text_parts)
-    train_on_videos(args_for(videos, run, 2, "--lora-rank", "2", "--use-ema", "--ema-decay", "0.5"), parts)
+    extra = ["--lora-rank", "2", "--use-ema", "--ema-decay", "0.5", "--encoder-dropout", "0.5"]
+    train_on_videos(args_for(videos, run, 2, *extra), parts)
     assert (run / "transformer_lora" / "pytorch_lora_weights.safetensors").exists()
     assert not (run / "transformer").exists()
     base, _, _ = tiny_video_models()
@@ -266,6 +267,8 @@ def test_bad_data_and_sizes_are_refused_with_the_value(tmp_path, text_parts):
         check_sizes(ClipSpec(9, 16, 20), vae, transformer)
     with pytest.raises(ValueError, match="MODULE:FUNCTION:MIN_SCORE"):
         ScorerSpec.parse("just_a_name")
+    with pytest.raises(SystemExit, match="drop --vae"):
+        args_for(tmp_path, tmp_path / "run", 1, "--vae", "some/vae")
     cache = FeatureCache(tmp_path / "cache", {"vae": 1}, num_items=3, shard_size=2)
     assert cache.missing() == [0, 1]
     with pytest.raises(ValueError, match="vae differ"):

@@ -122,12 +122,15 @@ def resolve_defaults(args) -> None:
             train_batch_size=1,
             max_sequence_length=PRESETS[args.preset].max_sequence_length,
             fusion_type="mimir",
+            encode_batch_size=4,  # clips per VAE / text-encoder pass while caching: 49x480x720 clips are large
         )
     else:
-        fill = {**NANO_WORLD_DEFAULTS, "fusion_type": "t5_only"}
+        fill = {**NANO_WORLD_DEFAULTS, "fusion_type": "t5_only", "encode_batch_size": 256}
     for name, value in fill.items():
         if getattr(args, name, value) is None:
             setattr(args, name, value)
+    if getattr(args, "data", None) and getattr(args, "vae", None):
+        raise SystemExit("--vae is the nano world's VAE; with --data the preset's VAE encodes your videos: drop --vae")
     if getattr(args, "checkpoint_every", 1) < (0 if getattr(args, "data", None) else 1):
         raise SystemExit(f"--checkpoint-every {args.checkpoint_every}: must be >= 1 (0, no checkpoints, needs --data)")
 
@@ -152,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     dit.add_argument(
         "--max-sequence-length", type=int, default=None, help="n, the encoder length (default: 32, or the preset's)"
     )
-    dit.add_argument("--encode-batch-size", type=int, default=256)
+    dit.add_argument("--encode-batch-size", type=int, default=None, help="default 256, with --data 4")
     dit.add_argument("--cache-dir", default=None, help="keep pool latents and text features here between runs")
     dit.add_argument(
         "--llm-hidden-layers",

@@ -182,6 +182,7 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         batch_size=args.encode_batch_size,
     )
     vae = components.vae.eval().requires_grad_(False)
+    vae.enable_slicing()  # one clip at a time through the encoder: a batch of 49x480x720 clips is many GB at once
     if args.vae_tiling:
         vae.enable_tiling()
     vae_scale_spatial = 2 ** (len(vae.config.block_out_channels) - 1)
@@ -313,6 +314,12 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
             else torch.where(drop.view(B, *[1] * (v.dim() - 1)), empty[k].to(device), v.to(device))
             for k, v in text.items()
         }
+        if with_llm and args.encoder_dropout > 0:
+            # As in the nano recipe (our choice): some captions reach the DiT through the LLM branch alone.
+            alone = torch.rand(B, device=device, generator=generator) < args.encoder_dropout  # (B,)
+            for k in ("encoder_embeds", "encoder_mask"):
+                v = text[k]
+                text[k] = torch.where(alone.view(B, *[1] * (v.dim() - 1)), empty[k].to(device), v)
         text = {k: v if v is None or k.endswith("mask") else v.float() for k, v in text.items()}
         with accelerator.autocast():
             loss = v_prediction_loss(model, components.scheduler, latents, text, rotary, generator)
