@@ -70,6 +70,18 @@ def video_latents(vae: AutoencoderKLCogVideoX, video: torch.Tensor, generator: t
     return (z * vae.config.scaling_factor).permute(0, 2, 1, 3, 4)  # (B, F_lat, C, h, w)
 
 
+def with_empty_rows(text: dict, empty: dict, rows: torch.Tensor, keys: tuple[str, ...]) -> dict:
+    """`text` with the chosen batch rows (`rows`, (B,) bool) of `keys` replaced by the empty caption's features
+    (`empty`, each (1, ...)); on `rows`' device."""
+    out = dict(text)
+    for k in keys:
+        v = text.get(k)
+        if v is not None:
+            where = rows.view(-1, *[1] * (v.dim() - 1))  # (B, 1, ...)
+            out[k] = torch.where(where, empty[k].to(rows.device), v.to(rows.device))
+    return out
+
+
 class CachedClips(Dataset):
     """Items of a `FeatureCache`; an item whose file broke after the scan (valid 0) gives None."""
 
@@ -307,19 +319,13 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
             latents = video_latents(vae, batch["video"].to(device), generator).float()  # (B, F_lat, C, h, w)
             text = text_features(encoder, batch["caption"], with_llm, components.dtype)
         B = latents.shape[0]
-        drop = torch.rand(B, device=device, generator=generator) < args.caption_dropout  # (B,) -> the empty caption
-        text = {
-            k: None
-            if v is None
-            else torch.where(drop.view(B, *[1] * (v.dim() - 1)), empty[k].to(device), v.to(device))
-            for k, v in text.items()
-        }
+        # Caption dropout (CFG): the empty caption's features in both branches.
+        drop = torch.rand(B, device=device, generator=generator) < args.caption_dropout  # (B,)
+        text = with_empty_rows(text, empty, drop, TEXT_KEYS)
         if with_llm and args.encoder_dropout > 0:
             # As in the nano recipe (our choice): some captions reach the DiT through the LLM branch alone.
             alone = torch.rand(B, device=device, generator=generator) < args.encoder_dropout  # (B,)
-            for k in ("encoder_embeds", "encoder_mask"):
-                v = text[k]
-                text[k] = torch.where(alone.view(B, *[1] * (v.dim() - 1)), empty[k].to(device), v)
+            text = with_empty_rows(text, empty, alone, ("encoder_embeds", "encoder_mask"))
         text = {k: v if v is None or k.endswith("mask") else v.float() for k, v in text.items()}
         with accelerator.autocast():
             loss = v_prediction_loss(model, components.scheduler, latents, text, rotary, generator)
