@@ -157,6 +157,8 @@ def test_a_file_broken_after_the_scan_is_skipped_and_counted(videos, text_parts,
     report = json.loads((run / "data_report.json").read_text())
     assert report["kept"] == 4 and report["broken_during_training"] == 1
     assert [step for step, _ in loss_rows(run)] == [1, 2]  # the step was taken on the clip that still decodes
+    with pytest.raises(ValueError, match="started with other clip"):  # a resume must read the same clips
+        train_on_videos(args_for(data, run, 3, "--fps", "4"), components(text_parts))
 
 
 def test_lora_weights_load_onto_the_base_dit(videos, text_parts, tmp_path):

@@ -23,8 +23,8 @@ class ScorerSpec:
     `1 - p(watermark)` for a watermark detector)."""
 
     name: str
-    function: Scorer
-    min_score: float
+    function: Scorer = field(repr=False)  # `name` says which; a function's repr holds its address, not stable
+    min_score: float = 0.0
 
     @classmethod
     def parse(cls, text: str) -> "ScorerSpec":

@@ -125,11 +125,22 @@ def build_feature_cache(cache, clips, encoder, vae, with_llm, dtype, accelerator
     accelerator.wait_for_everyone()
 
 
-def scan_videos(run: Path, items: list[VideoItem], spec: ClipSpec, clip_filter: ClipFilter, accelerator):
-    """Decide once which items train (`run/data_index.json`, reused on resume so the data order cannot change)."""
+def scan_videos(
+    run: Path, data: str, items: list[VideoItem], spec: ClipSpec, clip_filter: ClipFilter, accelerator
+) -> tuple[list[VideoItem], DataReport]:
+    """Decide once which items train (`run/data_index.json`, reused on resume so the data order cannot change).
+    A resumed run with other data, clip size or filters is refused: it would not continue the same run."""
     index_path = run / "data_index.json"
+    settings = json.loads(json.dumps({"data": str(data), "clip": vars(spec), "filter": repr(clip_filter)}))
     if index_path.exists():
         saved = json.loads(index_path.read_text())
+        differing = sorted(k for k in settings if saved.get("settings", {}).get(k) != settings[k])
+        if differing:
+            raise ValueError(
+                f"{str(run)!r} was started with other {', '.join(differing)} "
+                f"({ {k: saved.get('settings', {}).get(k) for k in differing} }): resume it with the same "
+                "--data, sizes and filters, or start a new --output-dir"
+            )
         report = DataReport(saved["report"]["total"], saved["report"]["kept"])
         report.skipped.update(saved["report"]["skipped"])
         return [VideoItem(**item) for item in saved["items"]], report
@@ -142,7 +153,9 @@ def scan_videos(run: Path, items: list[VideoItem], spec: ClipSpec, clip_filter: 
     chosen = [items[i] for i in positions]
     if accelerator.is_main_process:
         index_path.write_text(
-            json.dumps({"report": total.to_dict(), "items": [vars(item) for item in chosen]}, indent=1)
+            json.dumps(
+                {"settings": settings, "report": total.to_dict(), "items": [vars(item) for item in chosen]}, indent=1
+            )
         )
     accelerator.wait_for_everyone()
     return chosen, total
@@ -176,7 +189,7 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         max_brightness=args.max_brightness,
         scorers=tuple(args.scorer),
     )
-    items, report = scan_videos(run, list_videos(args.data), spec, clip_filter, accelerator)
+    items, report = scan_videos(run, args.data, list_videos(args.data), spec, clip_filter, accelerator)
     accelerator.print(f"data: {report.summary()}")
     if accelerator.is_main_process:
         (run / "data_report.json").write_text(json.dumps(report.to_dict(), indent=1) + "\n")
