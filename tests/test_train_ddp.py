@@ -7,6 +7,7 @@ model (`accelerator.unwrap_model(vae).encode(...)`) trains each process on its o
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from diffusers import AutoencoderKLCogVideoX
@@ -71,3 +72,49 @@ def test_vae_stage_averages_gradients_over_two_processes(tmp_path):
     differing = [k for k in g0 if not torch.allclose(g0[k], g1[k], rtol=1e-5, atol=1e-7)]
     assert differing == [], f"{len(differing)} of {len(g0)} gradients differ between the two processes"
     assert any(g.abs().sum() > 0 for g in g0.values())
+
+
+def _mimir_worker(rank: int, world: int, port: int, data: str, run: str, out: str) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        ACCELERATE_USE_CPU="1",
+    )
+    torch.set_num_threads(1)
+    from mimir.train.finetune import train_on_videos
+
+    from .test_train_videos import args_for, components, make_text_parts
+
+    grads = {}
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        for g, group in enumerate(self.param_groups):
+            grads.update({f"{g}.{i}": p.grad.detach().clone() for i, p in enumerate(group["params"])})
+        return step(self, *args, **kwargs)
+
+    torch.optim.AdamW.step = recording_step
+    train_on_videos(args_for(data, run, 1), components(make_text_parts()))
+    torch.save(grads, f"{out}/grads{rank}.pt")
+
+
+@pytest.mark.slow
+def test_mimir_trainer_averages_fuser_and_dit_gradients_over_two_processes(tmp_path):
+    """`train dit --data` under DDP: TokenFuser + DiT run through the prepared module, so both are synchronised."""
+    from .test_train_videos import moving_square, write_video
+
+    data = tmp_path / "videos"
+    data.mkdir()
+    for i in range(4):
+        write_video(data / f"clip{i}.mp4", moving_square(i))
+        (data / f"clip{i}.txt").write_text(f"a square moving right, number {i}")
+    args = (2, _free_port(), str(data), str(tmp_path / "run"), str(tmp_path))
+    mp.spawn(_mimir_worker, args=args, nprocs=2, join=True)
+    g0, g1 = torch.load(tmp_path / "grads0.pt"), torch.load(tmp_path / "grads1.pt")
+    assert g0.keys() == g1.keys() and {k.split(".")[0] for k in g0} == {"0", "1"}  # the DiT's group and the fuser's
+    differing = [k for k in g0 if not torch.allclose(g0[k], g1[k], rtol=1e-5, atol=1e-7)]
+    assert differing == [], f"{len(differing)} of {len(g0)} gradients differ between the two processes"
+    assert any(g.abs().sum() > 0 for k, g in g0.items() if k.startswith("1."))  # the fuser's zero-convs get gradient

@@ -58,11 +58,16 @@ def videos(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def text_parts():
+def make_text_parts() -> tuple:
+    """The tiny encoder branch and LLM branch (real tokenizers, tiny random models)."""
     tokenizer, text_encoder = tiny_text_encoder()
     llm_tokenizer = load_smollm2_tokenizer()
     return tokenizer, text_encoder, llm_tokenizer, tiny_llm(llm_tokenizer)
+
+
+@pytest.fixture(scope="module")
+def text_parts():
+    return make_text_parts()
 
 
 def components(text_parts) -> TrainingComponents:
