@@ -14,6 +14,9 @@ from diffusers import AutoencoderKLCogVideoX
 
 import mimir.train.vae as vae_stage
 from mimir.train import parse_args
+from mimir.train.finetune import train_on_videos
+
+from .test_train_videos import args_for, components, make_text_parts, moving_square, write_video
 
 
 def _free_port() -> int:
@@ -84,10 +87,6 @@ def _mimir_worker(rank: int, world: int, port: int, data: str, run: str, out: st
         ACCELERATE_USE_CPU="1",
     )
     torch.set_num_threads(1)
-    from mimir.train.finetune import train_on_videos
-
-    from .test_train_videos import args_for, components, make_text_parts
-
     grads = {}
     step = torch.optim.AdamW.step
 
@@ -104,8 +103,6 @@ def _mimir_worker(rank: int, world: int, port: int, data: str, run: str, out: st
 @pytest.mark.slow
 def test_mimir_trainer_averages_fuser_and_dit_gradients_over_two_processes(tmp_path):
     """`train dit --data` under DDP: TokenFuser + DiT run through the prepared module, so both are synchronised."""
-    from .test_train_videos import moving_square, write_video
-
     data = tmp_path / "videos"
     data.mkdir()
     for i in range(4):
