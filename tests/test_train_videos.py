@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from mimir.presets import PRESETS, TrainingComponents, load_mimir_weights, load_smollm2_tokenizer
-from mimir.train import PRESET_NAMES, parse_args
+from mimir.train import PRESET_NAMES, cli_main, parse_args
 from mimir.train.feature_cache import FeatureCache
 from mimir.train.filters import ClipFilter, ScorerSpec, frame_luma
 from mimir.train.finetune import check_sizes, train_on_videos
@@ -254,9 +254,13 @@ def test_step_batches_are_a_function_of_the_step():
         StepBatches(0, 2, 1, 0, 0, 0, 1)
 
 
-def test_bad_data_and_sizes_are_refused_with_the_value(tmp_path, text_parts):
+def test_bad_data_and_sizes_are_refused_with_the_value(tmp_path, text_parts, capsys):
     with pytest.raises(ValueError, match="'/nonexistent/videos' does not exist"):
         list_videos("/nonexistent/videos")
+    # the command line says so in one line, before it loads any model
+    argv = ["dit", "--data", "/nonexistent/videos", "--output-dir", str(tmp_path / "r"), "--max-train-steps", "1"]
+    assert cli_main(argv) == 2
+    assert "error: --data '/nonexistent/videos' does not exist" in capsys.readouterr().err
     table = tmp_path / "list.csv"
     table.write_text("file,text\na.mp4,hello\n")
     with pytest.raises(ValueError, match=r"columns \['file', 'text'\].*'video' and 'caption'"):

@@ -11,6 +11,7 @@ The commands that produced the shipped weights are in mimir/assets/nano/README.m
 """
 
 import argparse
+import sys
 
 import torch
 
@@ -202,17 +203,23 @@ def cli_main(argv: list[str]) -> int:
         from mimir.presets import training_components
 
         from .finetune import train_on_videos
+        from .videos import list_videos
 
-        components = training_components(
-            args.preset,
-            # The process group first, as the trainer's Accelerator will see it (on the CPU: gloo under torchrun).
-            PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU")).device,
-            with_llm=args.fusion_type != "t5_only",
-            llm_quantization=args.llm_quantization,
-            init_transformer=args.init_transformer,
-            transformer_dtype=DTYPES[args.transformer_dtype],
-        )
-        train_on_videos(args, components)
+        try:
+            list_videos(args.data)  # a wrong path fails now, not after minutes of loading the 5B models
+            components = training_components(
+                args.preset,
+                # The process group first, as the trainer's Accelerator will see it (on the CPU: gloo under torchrun).
+                PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU")).device,
+                with_llm=args.fusion_type != "t5_only",
+                llm_quantization=args.llm_quantization,
+                init_transformer=args.init_transformer,
+                transformer_dtype=DTYPES[args.transformer_dtype],
+            )
+            train_on_videos(args, components)
+        except ValueError as err:  # bad input: the value and the rule, as `generate` reports it
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     else:
         if args.vae is None:
             raise SystemExit("train dit needs --data VIDEOS (your videos) or --vae VAE_FOLDER (the nano world)")
