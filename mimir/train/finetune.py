@@ -320,6 +320,11 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         broken += batch.pop("broken")
         # An all-broken batch reuses the previous one: under DDP every process must take the step.
         batch = batch if (batch.get("latents") is not None or batch.get("video") is not None) else last
+        if batch is None:
+            raise RuntimeError(
+                f"every clip of the first batch at step {step + 1} failed to decode since the scan: is --data still "
+                "readable? (see the warnings above)"
+            )
         last = batch
         # Noise, timesteps and caption dropout from a seed of (step, process): resuming repeats them exactly.
         generator = torch.Generator(device).manual_seed(
