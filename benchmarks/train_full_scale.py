@@ -193,7 +193,9 @@ def main(argv: list[str]) -> None:
             "processes": state.num_processes,
             "device": torch.cuda.get_device_name() if cuda else "cpu",
             "peak_allocated_gib_per_gpu": [round(p, 2) if p is not None else None for p in peaks],
-            "samples_per_s": throughput(rows[logged_before:], args.train_batch_size * state.num_processes),
+            "samples_per_s": throughput(
+                rows[logged_before:], args.train_batch_size * state.num_processes * args.gradient_accumulation_steps
+            ),
             "build_seconds": round(built, 1),
             "losses": {step: loss for step, loss, _ in rows},  # earlier invocations' steps included
             "torch": torch.__version__,

@@ -166,6 +166,17 @@ def test_a_file_broken_after_the_scan_is_skipped_and_counted(videos, text_parts,
         train_on_videos(args_for(data, run, 3, "--fps", "4"), components(text_parts))
 
 
+def test_gradient_accumulation_steps_the_optimizer_once_per_k_batches(videos, text_parts, tmp_path):
+    run = tmp_path / "accumulate"
+    train_on_videos(
+        args_for(videos, run, 2, "--gradient-accumulation-steps", "2", "--train-batch-size", "1"),
+        components(text_parts),
+    )
+    assert [step for step, _ in loss_rows(run)] == [1, 2]
+    optimizer = torch.load(run / "trainer_state" / "optimizer.bin", weights_only=False)
+    assert {int(s["step"]) for s in optimizer["state"].values()} == {2}  # 4 batches, 2 AdamW steps
+
+
 def test_lora_weights_load_onto_the_base_dit(videos, text_parts, tmp_path):
     run = tmp_path / "lora"
     parts = components(text_parts)

@@ -83,6 +83,9 @@ def _videos(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--cache-shard-size", type=int, default=64, help="clips per feature-cache shard (--cache-dir)")
     g.add_argument("--lora-rank", type=int, default=0, help="train a LoRA of this rank on the DiT (0: the whole DiT)")
     g.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (default: the rank)")
+    g.add_argument(
+        "--gradient-accumulation-steps", type=int, default=1, help="batches per optimizer step (per process)"
+    )
     g.add_argument("--optimizer", default="adamw", choices=["adamw", "adamw8bit"], help="adamw8bit: bitsandbytes")
     g.add_argument("--weight-decay", type=float, default=0.0)
     g.add_argument("--max-grad-norm", type=float, default=1.0)

@@ -164,6 +164,7 @@ def scan_videos(
 def train_on_videos(args, components: TrainingComponents) -> Path:
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=None if args.report_to == "none" else args.report_to,
         project_dir=str(args.output_dir),
     )
@@ -287,14 +288,15 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         if unwrapped.transformer.config.use_rotary_positional_embeddings
         else None
     )
+    # One batch per micro-step: a step of --gradient-accumulation-steps k takes k batches per process.
     batches = StepBatches(
         len(dataset),
         args.train_batch_size,
         accelerator.num_processes,
         accelerator.process_index,
         args.seed,
-        step,
-        args.max_train_steps,
+        step * args.gradient_accumulation_steps,
+        args.max_train_steps * args.gradient_accumulation_steps,
     )
     loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=args.dataloader_num_workers)
 
@@ -309,27 +311,8 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
             if ema is not None:
                 ema.restore(trainable_parameters(model))
 
-    # 4. Train.
-    progress = tqdm(
-        total=args.max_train_steps, initial=step, desc="train", disable=not accelerator.is_local_main_process
-    )
-    deadline = time.time() + 60 * args.time_limit_minutes if args.time_limit_minutes is not None else float("inf")
-    broken, last = 0, None
-    for batch in loader:
-        out_of_time = time.time() > deadline
-        broken += batch.pop("broken")
-        # An all-broken batch reuses the previous one: under DDP every process must take the step.
-        batch = batch if (batch.get("latents") is not None or batch.get("video") is not None) else last
-        if batch is None:
-            raise RuntimeError(
-                f"every clip of the first batch at step {step + 1} failed to decode since the scan: is --data still "
-                "readable? (see the warnings above)"
-            )
-        last = batch
-        # Noise, timesteps and caption dropout from a seed of (step, process): resuming repeats them exactly.
-        generator = torch.Generator(device).manual_seed(
-            (args.seed * 1_000_003 + step) * accelerator.num_processes + accelerator.process_index
-        )
+    def batch_loss(batch: dict, generator: torch.Generator) -> torch.Tensor:
+        """v-prediction loss of one (micro-)batch: cached features, or the frozen models on decoded clips."""
         if "latents" in batch:
             latents = batch["latents"].to(device, torch.float32)  # (B, F_lat, C, h, w)
             text = {k: batch.get(k) for k in TEXT_KEYS}
@@ -345,18 +328,48 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
             alone = torch.rand(B, device=device, generator=generator) < args.encoder_dropout  # (B,)
             text = with_empty_rows(text, empty, alone, ("encoder_embeds", "encoder_mask"))
         text = {k: v if v is None or k.endswith("mask") else v.float() for k, v in text.items()}
-        with accelerator.autocast():
-            loss = v_prediction_loss(model, components.scheduler, latents, text, rotary, generator)
-        accelerator.backward(loss)
-        accelerator.clip_grad_norm_(trainable_parameters(model), args.max_grad_norm)
-        optimizer.step()
+        return v_prediction_loss(model, components.scheduler, latents, text, rotary, generator)
+
+    # 4. Train.
+    progress = tqdm(
+        total=args.max_train_steps, initial=step, desc="train", disable=not accelerator.is_local_main_process
+    )
+    deadline = time.time() + 60 * args.time_limit_minutes if args.time_limit_minutes is not None else float("inf")
+    broken, last, losses = 0, None, []
+    accumulation = args.gradient_accumulation_steps
+    for micro, batch in enumerate(loader, start=step * accumulation):
+        broken += batch.pop("broken")
+        # An all-broken batch reuses the previous one: under DDP every process must take the step.
+        batch = batch if (batch.get("latents") is not None or batch.get("video") is not None) else last
+        if batch is None:
+            raise RuntimeError(
+                f"every clip of the first batch at step {step + 1} failed to decode since the scan: is --data still "
+                "readable? (see the warnings above)"
+            )
+        last = batch
+        # Noise, timesteps and dropout from a seed of (micro-batch, process): resuming repeats them exactly.
+        generator = torch.Generator(device).manual_seed(
+            (args.seed * 1_000_003 + micro) * accelerator.num_processes + accelerator.process_index
+        )
+        with accelerator.accumulate(model):  # DDP syncs, and the optimizer steps, on the last micro-batch only
+            with accelerator.autocast():
+                loss = batch_loss(batch, generator)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(trainable_parameters(model), args.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.detach())
+        if not accelerator.sync_gradients:
+            continue
         lr_schedule.step()
-        optimizer.zero_grad(set_to_none=True)
         if ema is not None:
             ema.step(trainable_parameters(model))
         step += 1
         progress.update(1)
-        mean_loss = accelerator.reduce(loss.detach(), reduction="mean")  # the global batch's loss
+        out_of_time = time.time() > deadline
+        mean_loss = accelerator.reduce(torch.stack(losses).mean(), reduction="mean")  # the global batch's loss
+        losses = []
         if log is not None:
             log.add(mean_loss)
         if step % args.log_every == 0 or step == args.max_train_steps or out_of_time:

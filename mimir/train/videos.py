@@ -224,9 +224,9 @@ def collate_clips(samples: list[dict | None]) -> dict:
 
 
 class StepBatches(Sampler):
-    """Batches as a pure function of the step: step s of process r takes positions [s*B*R + r*B, +B) of an endless
-    stream in which each epoch is a seeded permutation of the N items. A resumed run therefore sees exactly the data
-    a run that was never stopped would have seen (the issue's "same loss curve, same data order")."""
+    """Batches as a pure function of the (micro-)step: step s of process r takes positions [s*B*R + r*B, +B) of an
+    endless stream in which each epoch is a seeded permutation of the N items. A resumed run therefore sees exactly
+    the data a run that was never stopped would have seen (the issue's "same loss curve, same data order")."""
 
     def __init__(self, n: int, batch_size: int, world: int, rank: int, seed: int, start_step: int, end_step: int):
         if n < 1:
