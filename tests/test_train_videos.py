@@ -289,6 +289,8 @@ def test_bad_data_and_sizes_are_refused_with_the_value(tmp_path, text_parts, cap
         check_sizes(ClipSpec(9, 16, 20), vae, transformer)
     with pytest.raises(ValueError, match="MODULE:FUNCTION:MIN_SCORE"):
         ScorerSpec.parse("just_a_name")
+    with pytest.raises(SystemExit, match="--train-batch-size 0: must be at least 1"):
+        args_for(tmp_path, tmp_path / "run", 1, "--train-batch-size", "0")
     with pytest.raises(SystemExit, match="drop --vae"):
         args_for(tmp_path, tmp_path / "run", 1, "--vae", "some/vae")
     cache = FeatureCache(tmp_path / "cache", {"vae": 1}, num_items=3, shard_size=2)

@@ -133,6 +133,9 @@ def resolve_defaults(args) -> None:
     for name, value in fill.items():
         if getattr(args, name, value) is None:
             setattr(args, name, value)
+    for name in ("train_batch_size", "max_train_steps", "gradient_accumulation_steps"):
+        if getattr(args, name, 1) < 1:
+            raise SystemExit(f"--{name.replace('_', '-')} {getattr(args, name)}: must be at least 1")
     if getattr(args, "data", None) and getattr(args, "vae", None):
         raise SystemExit("--vae is the nano world's VAE; with --data the preset's VAE encodes your videos: drop --vae")
     if getattr(args, "checkpoint_every", 1) < (0 if getattr(args, "data", None) else 1):
