@@ -187,6 +187,9 @@ def test_lora_weights_load_onto_the_base_dit(videos, text_parts, tmp_path):
     base, _, _ = tiny_video_models()
     with pytest.raises(ValueError, match="needs that base DiT"):
         load_mimir_weights(run, ENCODER_DIM, LLM_DIM)
+    other, _, _ = tiny_video_models(sample_height=4)
+    with pytest.raises(ValueError, match="other sample_height than this preset's"):
+        load_mimir_weights(run, ENCODER_DIM, LLM_DIM, base_transformer=other)
     transformer, _, _ = load_mimir_weights(run, ENCODER_DIM, LLM_DIM, base_transformer=base)
     changed = [k for k, v in transformer.state_dict().items() if not torch.equal(v, base.state_dict()[k])]
     assert changed and all(k.endswith("weight") and ".attn1." in k for k in changed)  # the adapted projections only
