@@ -4,7 +4,11 @@
 # steps. One stage per device call; each prints one JSON line (peak GPU memory per process, samples/s, losses) and
 # copies its benchmark.json, losses.csv and args.json to $OUT/<stage>/.
 #
-#   bash benchmarks/train_full_scale.sh STAGE          (kind nvidia-h200 for the 1-GPU stages, nvidia-h200-x2 for 2)
+#   bash benchmarks/train_full_scale.sh STAGE
+#
+# All stages can run on one nvidia-h200-x2 machine (the 1-GPU stages use GPU 0 through configs/accelerate/1gpu.yaml):
+# the wheels are then staged once, and the clips and the feature cache under /tmp are shared while it stays warm.
+# None of these stages has been run yet; their wall time is unknown (each builds ~14 B random parameters first).
 #
 #   savers_1gpu   full fine-tune with the memory savers: bf16 weights, 8-bit AdamW, gradient checkpointing, the
 #                 frozen T5 + Phi-3.5 + VAE resident (no cache): the "fits one 80 GB GPU" target
