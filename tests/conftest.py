@@ -16,3 +16,4 @@ def nano_pipes():
     from mimir.presets import load_pipelines
 
     return load_pipelines("nano")
+
