@@ -17,6 +17,7 @@ from mimir.train import parse_args
 from mimir.train.finetune import train_on_videos
 
 from .test_train_videos import args_for, components, make_text_parts, moving_square, write_video
+from .tiny import tiny_vae_config
 
 
 def _free_port() -> int:
@@ -25,20 +26,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _tiny_vae_config() -> dict:
-    # The nano VAE's layout at 8 channels: one step on two processes stays within a few seconds.
-    return dict(
-        down_block_types=("CogVideoXDownBlock3D",) * 4,
-        up_block_types=("CogVideoXUpBlock3D",) * 4,
-        block_out_channels=(8, 8, 8, 8),
-        latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=2,
-        temporal_compression_ratio=4,
-    )
-
-
-def _vae_worker(rank: int, world: int, port: int, run: str, out: str) -> None:
+def _join_gloo(rank: int, world: int, port: int) -> None:
     # What `accelerate launch --cpu --num_processes 2` sets: accelerate then runs DDP over gloo.
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
@@ -49,7 +37,11 @@ def _vae_worker(rank: int, world: int, port: int, run: str, out: str) -> None:
         ACCELERATE_USE_CPU="1",
     )
     torch.set_num_threads(1)
-    vae_stage.nano_vae_config = _tiny_vae_config
+
+
+def _vae_worker(rank: int, world: int, port: int, run: str, out: str) -> None:
+    _join_gloo(rank, world, port)
+    vae_stage.nano_vae_config = tiny_vae_config
     vae_stage.colour_fidelity = lambda *args, **kwargs: 0.0  # the end-of-run report, not under test
     grads = {}
     step = torch.optim.AdamW.step
@@ -69,7 +61,7 @@ def _vae_worker(rank: int, world: int, port: int, run: str, out: str) -> None:
 def test_vae_stage_averages_gradients_over_two_processes(tmp_path):
     mp.spawn(_vae_worker, args=(2, _free_port(), str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
     g0, g1 = torch.load(tmp_path / "grads0.pt"), torch.load(tmp_path / "grads1.pt")
-    n_params = len(list(AutoencoderKLCogVideoX(**_tiny_vae_config()).parameters()))
+    n_params = len(list(AutoencoderKLCogVideoX(**tiny_vae_config()).parameters()))
     assert len(g0) == len(g1) == n_params
     # Each process rendered other videos (its own data stream), so unsynchronised gradients would differ everywhere.
     differing = [k for k in g0 if not torch.allclose(g0[k], g1[k], rtol=1e-5, atol=1e-7)]
@@ -78,15 +70,7 @@ def test_vae_stage_averages_gradients_over_two_processes(tmp_path):
 
 
 def _mimir_worker(rank: int, world: int, port: int, data: str, run: str, out: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        WORLD_SIZE=str(world),
-        LOCAL_RANK=str(rank),
-        ACCELERATE_USE_CPU="1",
-    )
-    torch.set_num_threads(1)
+    _join_gloo(rank, world, port)
     grads = {}
     step = torch.optim.AdamW.step
 
