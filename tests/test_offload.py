@@ -9,7 +9,7 @@ from accelerate.hooks import SequentialHook
 
 from mimir.offload import MEMORY_MODES, OffloadController, SlotHook, compute_device
 from mimir.pipeline import MimirPipeline
-from mimir.presets import load_smollm2_tokenizer
+from mimir.presets import load_pipelines, load_smollm2_tokenizer
 from mimir.token_fuser import TokenFuser
 
 from .tiny import ENCODER_DIM, LLM_DIM, SEQ, tiny_llm, tiny_text_encoder, tiny_video_models
@@ -112,6 +112,8 @@ def test_a_second_controller_is_refused(llm_tokenizer, mode):
 def test_unknown_mode_is_refused(llm_tokenizer):
     with pytest.raises(ValueError, match=r"memory must be one of \('none', .*'group_offload'\), got 'low_vram'"):
         OffloadController(studio_pair(llm_tokenizer), "cpu").apply("low_vram")
+    with pytest.raises(ValueError, match="memory='group_offload' offloads to the CPU from a GPU, but device='cpu'"):
+        load_pipelines("nano", memory="group_offload", device="cpu")
 
 
 def test_inputs_go_where_the_hook_runs_the_encoder(llm_tokenizer):
