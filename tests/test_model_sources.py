@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 
+import app
 from mimir.__main__ import main
 from mimir.model_sources import COGVIDEOX_LAYOUT, resolve_model_source
 from mimir.presets import PRESETS, load_pipelines
@@ -138,3 +139,15 @@ def test_cli_refuses_a_wrong_base_model_folder(folders, tmp_path, no_loading, ca
     )
     err = capsys.readouterr().err
     assert code == 2 and f"base_model={str(broken['base_model'])!r}" in err and "transformer/config.json" in err
+
+
+def test_app_reads_the_sources_from_flags_and_space_variables(monkeypatch, folders):
+    monkeypatch.setenv("MIMIR_BASE_MODEL", str(folders["base_model"]))
+    monkeypatch.setenv("MIMIR_LLM", "my-org/phi-mirror")
+    args = app.parse_args(["--preset", "cogvideox-5b"])
+    assert args.base_model == str(folders["base_model"]) and args.llm == "my-org/phi-mirror"
+    args = app.parse_args(["--base-model", "/models/cogvideox", "--llm", "/models/phi"])
+    assert (args.base_model, args.llm) == ("/models/cogvideox", "/models/phi")  # a flag wins over the variable
+    monkeypatch.delenv("MIMIR_BASE_MODEL")
+    monkeypatch.delenv("MIMIR_LLM")
+    assert (app.parse_args([]).base_model, app.parse_args([]).llm) == (None, None)  # the preset's defaults
