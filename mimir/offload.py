@@ -81,6 +81,26 @@ def is_8bit(module: torch.nn.Module) -> bool:
     return bool(getattr(module, "is_loaded_in_8bit", False))
 
 
+def move(module: torch.nn.Module, device: str | torch.device) -> None:
+    """`module.to(device)`, with the int8 weights that bitsandbytes keeps beside the parameters.
+
+    A `Linear8bitLt` holds its int8 weights twice by reference: as `weight` and as `weight.CB` before its first
+    forward, `state.CB` after it (the same tensor). A parent's `.to()` moves only the parameter; the stale reference
+    would keep the GPU copy alive after an eviction, and bring a second copy in on the next onload. So both
+    references are pointed at the moved parameter, and the scales (`SCB`) follow it.
+    """
+    module.to(device)
+    if not is_8bit(module):
+        return
+    for sub in module.modules():
+        weight, state = getattr(sub, "weight", None), getattr(sub, "state", None)
+        for holder in (weight, state):
+            if getattr(holder, "CB", None) is not None:
+                holder.CB = weight.data  # (out, in) int8: the parameter, already moved
+            if getattr(holder, "SCB", None) is not None:
+                holder.SCB = holder.SCB.to(device)
+
+
 def can_move_8bit() -> bool:
     """Whether an 8-bit bitsandbytes model may be moved with `.to()` (diffusers' rule, pipeline_utils)."""
     return is_transformers_version(">=", "4.58.0") and is_bitsandbytes_version(">=", "0.48.0")
@@ -176,7 +196,7 @@ class OffloadController:
                     module.to(self.device)
                 continue
             if owned.placement == "whole":
-                module.to("cpu")
+                move(module, "cpu")
             elif owned.placement == "leaf":
                 module.to("cpu")
                 # diffusers' rule: a module with direct parameters also offloads its buffers.
@@ -220,19 +240,19 @@ class OffloadController:
         evicted = False
         for other in list(self._resident):
             if self.owned[other].slot != owned.slot:
-                self.owned[other].module.to("cpu")
+                move(self.owned[other].module, "cpu")
                 self._resident.discard(other)
                 evicted = True
         if evicted:
             clear_device_cache()
         if owned.placement == "whole" and name not in self._resident:
-            owned.module.to(self.device)
+            move(owned.module, self.device)
             self._resident.add(name)
 
     def offload_all(self) -> None:
         """Send every whole module back to the CPU (e.g. before another program needs the GPU)."""
         for name in list(self._resident):
-            self.owned[name].module.to("cpu")
+            move(self.owned[name].module, "cpu")
         self._resident.clear()
         clear_device_cache()
 

@@ -27,7 +27,12 @@ BF16_TOL = dict(rtol=1.6e-2, atol=1e-2)
 
 
 def device_of(module: torch.nn.Module) -> str:
+    """The one device type of a module's weights; for an 8-bit model also of the int8 weights and scales that
+    bitsandbytes keeps beside the parameters (`weight.CB` before the first forward, `state.CB` after)."""
     types = {p.device.type for p in module.parameters()}
+    for sub in module.modules():
+        for holder in (getattr(sub, "weight", None), getattr(sub, "state", None)):
+            types |= {getattr(holder, k).device.type for k in ("CB", "SCB") if getattr(holder, k, None) is not None}
     assert len(types) == 1, f"weights split over {types}"
     return types.pop()
 
