@@ -8,24 +8,28 @@ Why not diffusers' `enable_model_cpu_offload` / `enable_sequential_cpu_offload` 
 - sequential offload run twice over a shared module offloads weights that are already on `meta`;
 - accelerate's `CpuOffload` hook reads `next(module.parameters())`, which raises `StopIteration` on the CogVideoX
   pipeline's `t5_only` TokenFuser (it has no parameters).
+A fourth failure was ours: the text branches sent their inputs to `text_encoder.device`, which is `meta` under
+sequential offload ("Cannot copy out of meta tensor", one pipeline alone). They now send them to `compute_device`.
 
 Decision: one controller owns the union of both pipelines' components, each module once (by identity), and installs
 one hook per module. Modules without parameters are not offloaded at all (there is nothing to move); they go to the
 device once. Every owned module belongs to a *residency slot*: `text` (encoder, LLM, fusers), one slot per DiT, and
 `vae`. When a module runs, whole modules of every other slot leave the device first. So in `model_offload` at most
-one slot is on the GPU: the text models together while a prompt is encoded (T5 + 8-bit Phi-3.5 ~ 14 GB; they
-alternate per prompt, so one slot avoids moving them back and forth), one DiT while denoising, the VAE while decoding.
-Keeping both 5B DiTs resident (or only Mimir's) would not fit 16 GB beside the text models; swapping a DiT costs one
-host-to-device copy per generation (~11 GB), a few percent of a 50-step video.
+one slot is on the GPU: the text models together while a prompt is encoded (T5 9.5 GB + 8-bit Phi-3.5 ~4 GB of
+weights; they alternate per prompt, so one slot avoids moving them back and forth), one DiT while denoising, the VAE
+while decoding. Keeping both 5B DiTs resident (or only Mimir's, 11.1 GB) beside the text models would not fit 16 GB;
+swapping a DiT costs one host-to-device copy of 11.1 GB per generation, which we expect to be a few percent of a
+50-step video (to be measured: benchmarks/full_scale.py).
 
 - `none`: everything on the device; nothing is hooked.
 - `model_offload`: whole modules move to the device when they run (the slot rule above).
 - `sequential_offload`: accelerate's leaf-level `cpu_offload` (weights on `meta`, copied in per layer) on each module
   once; an 8-bit bitsandbytes LLM cannot live on `meta`, so it moves as a whole module under the slot rule.
-- `group_offload`: diffusers' group offloading with CUDA streams (the next block is copied in while the current one
-  runs): block level for the DiTs (one transformer block per group), leaf level for the text encoder and the VAE (the
-  VAE decodes through `decode`, not `forward`, and T5's blocks are not direct children). The 8-bit LLM and the small
-  Mimir fuser move as whole modules.
+- `group_offload`: the low-VRAM mode, diffusers' group offloading with CUDA streams (the next block is copied in
+  while the current one runs; whether it beats `sequential_offload` is for full_scale.py to show): block level for
+  the DiTs (one transformer block per group), leaf level for the text encoder and the VAE (the VAE decodes through
+  `decode`, not `forward`, and T5's blocks are not direct children). The 8-bit LLM and the small Mimir fuser move
+  as whole modules.
 
 In every offloaded mode, an 8-bit LLM joins the slot rule only where bitsandbytes and transformers can move it
 (diffusers' own rule: bitsandbytes >= 0.48 and transformers >= 4.58; diffusers issue 10653); otherwise it stays
