@@ -43,7 +43,6 @@ import torch
 from accelerate import cpu_offload
 from accelerate.hooks import ModelHook, add_hook_to_module
 from accelerate.utils import send_to_device
-from accelerate.utils.memory import clear_device_cache
 from diffusers.hooks import apply_group_offloading
 from diffusers.hooks.group_offloading import _get_group_onload_device, _is_group_offload_enabled
 from diffusers.utils import is_bitsandbytes_version, is_transformers_version
@@ -218,7 +217,7 @@ class OffloadController:
                     use_stream=stream,
                 )
             add_hook_to_module(module, SlotHook(self, owned.name, onload=owned.placement == "whole"), append=True)
-        clear_device_cache()
+        self._release()
         for pipe in self.pipelines.values():
             if vae_tiling:
                 pipe.vae.enable_tiling()
@@ -248,7 +247,7 @@ class OffloadController:
                 self._resident.discard(other)
                 evicted = True
         if evicted:
-            clear_device_cache()
+            self._release()
         if owned.placement == "whole" and name not in self._resident:
             move(owned.module, self.device)
             self._resident.add(name)
@@ -258,7 +257,12 @@ class OffloadController:
         for name in list(self._resident):
             move(self.owned[name].module, "cpu")
         self._resident.clear()
-        clear_device_cache()
+        self._release()
+
+    def _release(self) -> None:
+        """Hand the evicted modules' cached blocks back to the device (PyTorch keeps freed memory reserved)."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     @property
     def resident(self) -> frozenset[str]:
