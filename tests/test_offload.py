@@ -139,3 +139,17 @@ def test_alternating_pipelines_give_the_single_pipeline_latents(llm_tokenizer, m
         torch.testing.assert_close(latents, expected[name], rtol=0, atol=0)  # same device, same kernels: bitwise
         # whole modules: only the slot that ran last (the VAE) stays on the device
         assert controller.resident == ({"vae"} if mode == "model_offload" else set())
+
+
+def test_why_not_diffusers_offload_per_pipeline(llm_tokenizer):
+    """The two failures the controller exists for, reproduced with diffusers' own API on the CPU: accelerate's
+    CpuOffload hook raises StopIteration on the parameterless t5_only fuser, and the second pipeline's
+    `enable_model_cpu_offload` replaces the first's hooks on the shared text encoder. If diffusers or accelerate
+    change this, this test says so."""
+    pipes = studio_pair(llm_tokenizer)
+    pipes["cogvideox"].enable_model_cpu_offload(device="cpu")
+    with pytest.raises(StopIteration):
+        pipes["cogvideox"](PROMPTS[0], generator=torch.Generator().manual_seed(0), output_type="latent", **CALL)
+    first = {id(hook.hook) for hook in pipes["cogvideox"]._all_hooks}
+    pipes["mimir"].enable_model_cpu_offload(device="cpu")
+    assert id(pipes["mimir"].text_encoder._hf_hook) not in first  # the shared encoder now answers to Mimir's chain
