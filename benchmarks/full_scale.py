@@ -299,10 +299,11 @@ def free_disk_check(root: Path, shapes: dict) -> None:
 
 
 def _built(cls, device: str, *args, **kwargs):
-    """A module built on `device` (random init there is fast) and cast to bf16 for saving."""
+    """A module built on `device` (random init of billions of weights is fast there), cast to bf16 on it, and moved
+    to the CPU, from where save_pretrained writes it (and the device is free for the next one)."""
     with torch.device(device):
         module = cls(*args, **kwargs)
-    return module.to(torch.bfloat16).eval()
+    return module.to(torch.bfloat16).to("cpu").eval()
 
 
 def build_folders(root: Path, shapes: dict, device: str) -> dict[str, Path]:
