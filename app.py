@@ -7,6 +7,7 @@ The pipelines are loaded once, in `main()`, never at import.
 
     python app.py                                      # nano preset, CPU, offline
     python app.py --preset cogvideox-5b --mimir-weights PATH --memory model_offload
+    python app.py --preset cogvideox-5b --base-model DIR --llm DIR --mimir-weights PATH   # local copies
 
 Named API endpoints (scriptable with `gradio_client`): /generate, /random_seed, /tokens, /new_trial, /vote, /results.
 """
@@ -595,7 +596,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--mimir-weights", default=env("MIMIR_WEIGHTS"), help="folder with transformer/ + token_fuser/"
     )
     parser.add_argument(
-        "--memory", default=env("MIMIR_MEMORY", "none"), help="none, model_offload or sequential_offload (GPU)"
+        "--base-model",
+        default=env("MIMIR_BASE_MODEL"),
+        help="cogvideox-5b: CogVideoX Hub id or local diffusers folder (default THUDM/CogVideoX-5b)",
+    )
+    parser.add_argument(
+        "--llm",
+        default=env("MIMIR_LLM"),
+        help="cogvideox-5b: LLM Hub id or local folder (default microsoft/Phi-3.5-mini-instruct)",
+    )
+    parser.add_argument(
+        "--memory",
+        default=env("MIMIR_MEMORY", "none"),
+        help="none, model_offload, sequential_offload or group_offload (GPU; see README)",
     )
     parser.add_argument("--votes", default=env("MIMIR_VOTES", str(votes.DEFAULT_VOTES)), help="vote CSV (appended)")
     parser.add_argument("--study-prompts", default=env("MIMIR_STUDY_PROMPTS"), help="study prompt list, one per line")
@@ -606,7 +619,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def create_app(args: argparse.Namespace) -> gr.Blocks:
     """Load the pipelines (once) and build the queued Blocks app; used by main() and the tests."""
-    pipes = load_pipelines(preset=args.preset, mimir_weights=args.mimir_weights, memory=args.memory)
+    pipes = load_pipelines(
+        preset=args.preset,
+        mimir_weights=args.mimir_weights,
+        memory=args.memory,
+        base_model=args.base_model,
+        llm=args.llm,
+    )
     studio = Studio(pipes, votes_path=args.votes, study_prompts=args.study_prompts)
     return build_demo(studio).queue()
 

@@ -38,6 +38,12 @@ def _add_generation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance-scale", type=float, default=None)
     parser.add_argument("--preset", default="nano", choices=list(PRESETS))
     parser.add_argument("--mimir-weights", default=None, help="folder with transformer/ and token_fuser/")
+    parser.add_argument(
+        "--base-model", default=None, help="cogvideox-5b: CogVideoX Hub id or diffusers folder (THUDM/CogVideoX-5b)"
+    )
+    parser.add_argument(
+        "--llm", default=None, help="cogvideox-5b: LLM Hub id or folder (microsoft/Phi-3.5-mini-instruct)"
+    )
     parser.add_argument("--memory", default="none", choices=MEMORY_MODES)
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--vae-slicing", action="store_true")
@@ -64,6 +70,8 @@ def _load(args):
         memory=args.memory,
         vae_tiling=args.vae_tiling,
         vae_slicing=args.vae_slicing,
+        base_model=args.base_model,
+        llm=args.llm,
     )
     if not pipes.trained:
         print("WARNING: the nano video models are UNTRAINED (random weights): the videos are noise.", file=sys.stderr)

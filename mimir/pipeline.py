@@ -59,8 +59,9 @@ class MimirPipeline(CogVideoXPipeline):
 
     _optional_components = ["llm_tokenizer", "llm"]
     model_cpu_offload_seq = "text_encoder->llm->token_fuser->transformer->vae"
-    # A bitsandbytes 8-bit model cannot be moved with `.to()` (diffusers issue 10653): the LLM stays where it was
-    # loaded, resident, and CPU offload leaves it alone.
+    # For diffusers' own offload of one pipeline: the 8-bit LLM stays where it was loaded (diffusers issue 10653). The
+    # studio's two pipelines share modules and are placed by mimir/offload.py instead, which also moves the LLM where
+    # bitsandbytes allows it.
     _exclude_from_cpu_offload = ["llm"]
 
     def __init__(

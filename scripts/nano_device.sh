@@ -36,6 +36,8 @@ case $stage in
   export) python3 -m mimir train export "$@" ;;
   repro) bash scripts/nano_reproduce.sh "$@" ;;
   campaign) bash scripts/nano_fusion_campaign.sh "$@" ;;
+  pytest) python3 -m pytest -p no:cacheprovider "$@" ;;  # e.g. pytest -m gpu tests/test_offload_gpu.py
+  full_scale) python3 benchmarks/full_scale.py "$@" ;;  # issue 10; its model folders go under /tmp (see its docstring)
   none) ;;
   *) echo "unknown stage $stage"; exit 2 ;;
 esac

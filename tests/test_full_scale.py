@@ -1,0 +1,69 @@
+"""benchmarks/full_scale.py end to end at tiny shapes on the CPU (`--tiny`, mode `none`), so that the GPU run's script
+cannot rot: it builds the folders, loads them through the preset, measures the three pipelines and writes its report.
+Its published configs are checked for the sizes the 5B components are known to have."""
+
+import json
+
+import pytest
+import torch
+from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+from transformers import Phi3Config, Phi3ForCausalLM, T5Config, T5EncoderModel
+
+from .scripts import load_benchmark
+
+
+full_scale = load_benchmark("full_scale")
+
+
+def test_tiny_run_writes_the_report(tmp_path):
+    out = tmp_path / "report.json"
+    args = ["--tiny", "--root", str(tmp_path / "models"), "--steps", "2", "--llm-quantization", "none"]
+    full_scale.main(full_scale.build_parser().parse_args([*args, "--device", "cpu", "--json", str(out)]))
+    report = json.loads(out.read_text())
+    assert report["scale"] == "tiny" and report["settings"]["steps_measured"] == 2
+    assert report["environment"]["versions"]["diffusers"] and "command" in report and "date" in report
+    rows = {(r["mode"], r["model"]): r for r in report["results"]}
+    assert set(rows) == {("none", "diffusers"), ("none", "cogvideox"), ("none", "mimir")}
+    for row in rows.values():
+        assert 0 < row["seconds_per_step"] < row["seconds_per_video_50"]
+        assert row["peak_host_rss_bytes"] > 0 and row["peak_gpu_allocated_bytes"] is None  # CPU
+    # our CogVideoX is diffusers' pipeline on the same modules; Mimir's condition differs, and only it runs the LLM
+    assert rows[("none", "cogvideox")]["max_abs_latent_diff_to_diffusers"] == 0.0
+    assert rows[("none", "mimir")]["max_abs_latent_diff_to_diffusers"] > 0.0
+    assert rows[("none", "mimir")]["seconds_llm"] > 0 == rows[("none", "cogvideox")]["seconds_llm"]
+    assert rows[("none", "diffusers")]["ratio_to_diffusers"] == 1.0
+    assert report["table"].count("\n") == 4  # header, rule, three rows
+    assert (tmp_path / "models" / "mimir" / "transformer").is_symlink()  # one DiT on disk, two in memory
+
+
+def test_offload_modes_are_refused_on_the_cpu(tmp_path):
+    args = full_scale.build_parser().parse_args(["--tiny", "--root", str(tmp_path), "--device", "cpu"])
+    args.modes = ["model_offload"]
+    with pytest.raises(SystemExit, match=r"--modes \['model_offload'\]: on device='cpu' only 'none' runs"):
+        full_scale.main(args)
+    args = full_scale.build_parser().parse_args(["--tiny", "--root", str(tmp_path), "--steps", "1"])
+    with pytest.raises(SystemExit, match="--steps=1: at least 2"):
+        full_scale.main(args)
+
+
+def test_published_configs_have_the_published_sizes():
+    """Parameter counts (on `meta`, no memory) against the bf16 sizes of the published checkpoints: T5-v1.1-XXL encoder
+    ~9.5 GB, Phi-3.5-mini 3.8B parameters, the CogVideoX-5B DiT ~11.1 GB, its VAE ~0.43 GB."""
+    with torch.device("meta"):
+        counts = {
+            "transformer": CogVideoXTransformer3DModel(**full_scale.COGVIDEOX_5B_TRANSFORMER),
+            "vae": AutoencoderKLCogVideoX(**full_scale.COGVIDEOX_5B_VAE),
+            "text_encoder": T5EncoderModel(T5Config(**full_scale.T5_V1_1_XXL)),
+            "llm": Phi3ForCausalLM(Phi3Config(**full_scale.PHI_35_MINI)),
+        }
+        counts = {k: sum(p.numel() for p in m.parameters()) / 1e9 for k, m in counts.items()}
+    assert counts["transformer"] == pytest.approx(5.57, abs=0.01)
+    assert counts["vae"] == pytest.approx(0.216, abs=0.001)
+    assert counts["text_encoder"] == pytest.approx(4.76, abs=0.01)
+    assert counts["llm"] == pytest.approx(3.82, abs=0.01)
+    # diffusers' defaults are CogVideoX-2B's: the 5B departs from them in width, depth, RoPE and the VAE's scale only
+    differences = full_scale.config_differences(full_scale.FULL)
+    assert set(differences["transformer"]) == {"num_attention_heads", "num_layers", "use_rotary_positional_embeddings"}
+    assert differences["vae"] == {"scaling_factor": [0.7, 1.15258426]}
+    # transformers' Phi3Config defaults are Phi-3-mini-4k's, the same shapes: only the context settings differ
+    assert {"hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size"}.isdisjoint(differences["llm"])
