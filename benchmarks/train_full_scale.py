@@ -10,7 +10,7 @@ What is random and how it differs from the real models (only the memory and spee
 - the DiT (5.57 B parameters), VAE, T5-v1.1-XXL encoder (4.76 B) and Phi-3.5-mini (3.82 B) are built from their
   published configs with random weights, in bf16 for the frozen ones;
 - the LLM runs in bf16: bitsandbytes 8-bit quantisation needs `from_pretrained`, so `--llm-quantization 8bit` is not
-  measured here (DEVICE.md: 8-bit Phi-3.5 takes 4.0 GiB against 7.3 GiB in bf16);
+  measured here (8-bit weights take about half the bytes of bf16 ones);
 - both tokenizers are one word-level tokenizer built in code from the captions and the LLM-branch texts (real ones
   need a download): T5 still gets its 226 padded positions, the LLM fewer tokens per prompt than Phi's BPE would give.
   With `--cache-dir` the text models run once per clip before training and leave the GPU, so the training step does
@@ -30,6 +30,10 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import parse_flag_from_env
 from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+
+# The published configs at true shapes, one copy for both full-scale benchmarks (this script runs from benchmarks/).
+from full_scale import COGVIDEOX_5B_TRANSFORMER, COGVIDEOX_5B_VAE, PHI_35_MINI
+from full_scale import T5_V1_1_XXL as T5_XXL
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast, T5Config, T5EncoderModel
 
@@ -39,40 +43,6 @@ from mimir.train import DTYPES, parse_args
 from mimir.train.finetune import train_on_videos
 
 
-# Published configs (THUDM/CogVideoX-5b transformer/ and vae/, google/t5-v1_1-xxl, microsoft/Phi-3.5-mini-instruct).
-COGVIDEOX_5B_TRANSFORMER = dict(
-    activation_fn="gelu-approximate",
-    attention_bias=True,
-    attention_head_dim=64,
-    in_channels=16,
-    max_text_seq_length=226,
-    norm_eps=1e-5,
-    num_attention_heads=48,
-    num_layers=42,
-    out_channels=16,
-    patch_size=2,
-    sample_frames=49,
-    sample_height=60,
-    sample_width=90,
-    spatial_interpolation_scale=1.875,
-    temporal_compression_ratio=4,
-    text_embed_dim=4096,
-    time_embed_dim=512,
-    use_rotary_positional_embeddings=True,
-)
-COGVIDEOX_5B_VAE = dict(scaling_factor=0.7)  # diffusers' AutoencoderKLCogVideoX defaults are CogVideoX's VAE
-T5_XXL = dict(
-    vocab_size=32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64, feed_forward_proj="gated-gelu"
-)
-PHI_35_MINI = dict(
-    vocab_size=32064,
-    hidden_size=3072,
-    intermediate_size=8192,
-    num_hidden_layers=32,
-    num_attention_heads=32,
-    num_key_value_heads=32,
-    tie_word_embeddings=False,
-)
 # `--scale tiny`: the same script on the CPU in seconds (a smoke test of the script, not a measurement).
 TINY = {
     "transformer": dict(num_layers=1, num_attention_heads=2, text_embed_dim=64, time_embed_dim=16),

