@@ -15,8 +15,14 @@ import torch
 from diffusers import CogVideoXPipeline
 from diffusers.pipelines.cogvideo.pipeline_output import CogVideoXPipelineOutput
 
-from .text_encoding import Encoding, LLMBranchConfig, PromptEncoder
+from .text_encoding import Encoding, LLMBranchConfig, PromptEncoder, escape_special_tokens
 from .token_fuser import TokenFuser
+
+
+# A prompt's length in characters is checked before its tokens are counted, so that a pasted 100 kB text is refused
+# without tokenizing it. 16 characters per token is far above what the encoders' vocabularies give for real text
+# (about 4 to 5), so this limit never refuses a prompt the token limit would take (our choice).
+MAX_CHARS_PER_TOKEN = 16
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class SupportedInputs:
     width: tuple[int, ...]
     num_inference_steps: tuple[int, int]  # inclusive range
     max_prompt_tokens: int  # n: prompts longer than this are refused, never cut
+    max_prompt_chars: int  # refused before any tokenizer reads them: MAX_CHARS_PER_TOKEN * n
 
 
 @dataclass(frozen=True)
@@ -215,6 +222,7 @@ class MimirPipeline(CogVideoXPipeline):
             width=tuple(range(m, max_w + 1, m)),
             num_inference_steps=(1, self.scheduler.config.num_train_timesteps),
             max_prompt_tokens=self.config.max_sequence_length,
+            max_prompt_chars=MAX_CHARS_PER_TOKEN * self.config.max_sequence_length,
         )
 
     def prompt_token_count(self, prompt: str) -> int:
@@ -222,8 +230,28 @@ class MimirPipeline(CogVideoXPipeline):
         the larger of the two, which must fit in n."""
         count = len(self.tokenizer(prompt, add_special_tokens=True).input_ids)
         if self.token_fuser.uses_llm and self.llm_tokenizer is not None:
-            count = max(count, len(self.llm_tokenizer(prompt, add_special_tokens=False).input_ids))
+            llm_text = escape_special_tokens(self.llm_tokenizer, prompt)  # what the LLM branch will read
+            count = max(count, len(self.llm_tokenizer(llm_text, add_special_tokens=False).input_ids))
         return count
+
+    def check_prompt(self, prompt: str, name: str = "prompt") -> None:
+        """Refuse a text this model cannot read whole: not text, more than `max_prompt_chars` characters (checked
+        first, without tokenizing), or more than n tokens. Also used by the token-space panel, which runs the LLM
+        on the user's prompts without generating."""
+        supported = self.supported_inputs
+        if not isinstance(prompt, str):
+            raise ValueError(f"{name} must be text, got {prompt!r}")
+        if len(prompt) > supported.max_prompt_chars:
+            raise ValueError(
+                f"{name} is {len(prompt)} characters long; this model reads at most {supported.max_prompt_chars} "
+                f"characters ({supported.max_prompt_tokens} tokens): shorten {prompt[:60]!r}..."
+            )
+        count = self.prompt_token_count(prompt)
+        if count > supported.max_prompt_tokens:
+            raise ValueError(
+                f"{name} is {count} tokens long; this model reads at most {supported.max_prompt_tokens} "
+                f"(max_sequence_length) and never cuts a prompt silently: shorten {prompt[:60]!r}..."
+            )
 
     def _check_max_sequence_length(self, max_sequence_length: int | None) -> None:
         if max_sequence_length is not None and max_sequence_length != self.config.max_sequence_length:
@@ -260,14 +288,7 @@ class MimirPipeline(CogVideoXPipeline):
                     raise ValueError(f"prompt must be non-empty text, got {p!r}")
         for name, texts in (("prompt", prompts or []), ("negative_prompt", negatives)):
             for p in texts:
-                if not isinstance(p, str):
-                    raise ValueError(f"{name} must be text, got {p!r}")
-                count = self.prompt_token_count(p)
-                if count > supported.max_prompt_tokens:
-                    raise ValueError(
-                        f"{name} is {count} tokens long; this model reads at most {supported.max_prompt_tokens} "
-                        f"(max_sequence_length) and never cuts a prompt silently: shorten {p[:60]!r}..."
-                    )
+                self.check_prompt(p, name)
         for name, value, allowed in (("height", height, supported.height), ("width", width, supported.width)):
             if not isinstance(value, int) or isinstance(value, bool) or value not in allowed:
                 raise ValueError(

@@ -303,10 +303,18 @@ def token_space(
     """
     import torch
 
+    from .video import check_seed  # imports torch: kept out of this module's import, like torch itself
+
     prompts = check_prompts(prompts)
     k = check_k(k)
     check_perplexity(perplexity, 10**9)  # range check before any encoding
+    seed = check_seed(seed)  # before the minutes of encoding and sampling, not after them
     answer_prompt = (answer_prompt or "").strip() or prompts[0]
+    # The pipeline's own prompt rule (characters, then tokens): the LLM branch never reads a text it could not
+    # condition on, and a pasted 100 kB text costs no tokenizer or LLM time.
+    for i, prompt in enumerate(prompts):
+        pipe.check_prompt(prompt, f"prompt {i + 1}")
+    pipe.check_prompt(answer_prompt, "answer_prompt")
     report = progress or (lambda fraction, stage: None)
 
     # 1. Encode the prompt set once (deterministic: no answers) -> panels a, c, d.
