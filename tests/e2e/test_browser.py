@@ -54,9 +54,11 @@ def served(tmp_path_factory, nano_pipes):
     tmp = tmp_path_factory.mktemp("e2e")
     pipes = dataclasses.replace(nano_pipes, defaults={**nano_pipes.defaults, "num_inference_steps": FAST_STEPS})
     studio = app.Studio(pipes, votes_path=tmp / "votes.csv", out_dir=tmp / "out", study_seed=0)
-    demo = app.build_demo(studio).queue()
+    demo = app.queued(app.build_demo(studio))
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs(studio)
+    )
     yield f"http://127.0.0.1:{port}/", studio
     demo.close()
 
