@@ -827,9 +827,14 @@ def main(argv: list[str] | None = None) -> None:
     except (VoteStoreError, TrialStoreError) as err:
         print(f"mimir studio: {err}", file=sys.stderr)
         sys.exit(2)
+    serve(demo, studio, args.host, args.port)
+
+
+def serve(demo: gr.Blocks, studio: Studio, host: str, port: int) -> None:
+    """Serve until Ctrl-C or SIGTERM, then remove the output folder (Gradio removes its cached copies itself)."""
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs(studio))
+        demo.launch(server_name=host, server_port=port, **launch_kwargs(studio))
     finally:
         studio.outputs.remove_all()
         logger.info("removed the output folder %s", studio.outputs.root)

@@ -16,4 +16,3 @@ def nano_pipes():
     from mimir.presets import load_pipelines
 
     return load_pipelines("nano")
-

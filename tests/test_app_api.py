@@ -254,7 +254,10 @@ def test_own_prompt_too_long_is_refused_not_cut(served):
     ("ballot", "message"),
     [
         # the radio's own check names the criterion, the value and the allowed set (HTML-escaped: errors render HTML)
-        (("C", "A", "A"), "Instruction following: Value: 'C' (type: &lt;class 'str'&gt;) is not in the list of choices"),
+        (
+            ("C", "A", "A"),
+            "Instruction following: Value: 'C' (type: &lt;class 'str'&gt;) is not in the list of choices",
+        ),
         (("A", None, "A"), "choose A, B, tie or both bad for Physics"),
         ((None, "A", None), "choose A, B, tie or both bad for Instruction following and Visual quality"),
     ],

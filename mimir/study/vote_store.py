@@ -5,7 +5,8 @@ study's analysts download and open, and a database with a CSV export would keep 
 guarantees SQLite would give are kept here with the file itself:
 
 * **atomic**: a ballot's rows are encoded first, then written by one `write` under a thread lock and an exclusive
-  `flock` (filelock's `FileLock` on ``<votes>.lock``), so rows from two threads or two app processes never interleave;
+  `fcntl.flock` on the CSV itself, so rows from two threads or two app processes never interleave (POSIX only, as
+  the app's hosts are);
 * **durable**: the write is `fsync`'d (and the folder, when the file is new) before the vote is acknowledged;
 * **whole rows only**: a crash can still cut the last write short. Before every append, and when the store opens, the
   bytes past the last complete record are a *damaged tail*: they are appended to ``<votes>.damaged`` (fsync'd), then
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import io
 import logging
 import os
@@ -31,7 +33,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
-from filelock import FileLock
 
 from .votes import CSV_COLUMNS, restore
 
@@ -146,21 +147,15 @@ class VoteStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[int]:
-        """The thread lock, then the file lock (other processes), then an open descriptor of the CSV."""
-        lock = FileLock(str(self.path) + ".lock")
+        """The thread lock (this process's state), then an open descriptor of the CSV holding an exclusive `flock`
+        (other processes; the kernel drops it when a holder dies, so a killed app never leaves the file locked)."""
         with self._thread_lock:
+            fd = self._open_fd()
             try:
-                lock.acquire()
-            except OSError as err:
-                raise VoteStoreError(f"cannot create the lock file {lock.lock_file!r} of the votes: {err}") from None
-            try:
-                fd = self._open_fd()
-                try:
-                    yield fd
-                finally:
-                    os.close(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield fd
             finally:
-                lock.release()
+                os.close(fd)  # closing releases the flock
 
     def _open_fd(self) -> int:
         try:
@@ -177,6 +172,8 @@ class VoteStore:
         if size == self._offset:
             return
         data = os.pread(fd, size - self._offset, self._offset)
+        if self._offset == 0:
+            self._check_header(data)
         end = complete_length(data)
         if end < len(data):
             self._move_tail(fd, self._offset + end, data[end:])
@@ -189,12 +186,7 @@ class VoteStore:
             ) from None
         records = list(csv.reader(io.StringIO(text, newline="")))
         if self._offset == 0 and records:
-            header, records = records[0], records[1:]
-            if tuple(header) != CSV_COLUMNS:
-                raise VoteStoreError(
-                    f"votes file {str(self.path)!r} has header {header[:4]}..., expected {list(CSV_COLUMNS[:4])}...; "
-                    "use a new --votes file for this app version"
-                )
+            records = records[1:]  # the header, checked above
         for record in records:
             if len(record) != len(CSV_COLUMNS):
                 raise VoteStoreError(
@@ -204,6 +196,26 @@ class VoteStore:
                 )
             self._trial_ids.add(restore(record[TRIAL_ID_COLUMN]))
         self._offset += end
+
+    def _check_header(self, data: bytes) -> None:
+        """A file of ours starts with our header (or a part of it: the first write was cut). Anything else is
+        refused whole, never repaired: it is someone else's file."""
+        header = encode_rows([], header=True)
+        if data.startswith(header) or header.startswith(data):
+            return
+        first = data.split(b"\n", 1)[0]
+        try:
+            first.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise VoteStoreError(
+                f"votes file {str(self.path)!r} is not UTF-8 text (byte {err.start}); "
+                "move it away or pass another --votes file"
+            ) from None
+        found = next(csv.reader([first.decode("utf-8").rstrip("\r")]), [])
+        raise VoteStoreError(
+            f"votes file {str(self.path)!r} has header {found[:4]}, expected {list(CSV_COLUMNS[:4])}...; "
+            "use a new --votes file for this app version"
+        )
 
     def _move_tail(self, fd: int, at: int, tail: bytes) -> None:
         """Keep a partial last record in the side file first, then cut it from the CSV: it is never lost."""
