@@ -70,11 +70,13 @@ GUIDANCE_RANGE = (1.0, 20.0)
 MAX_UI_STEPS = 100
 # Every event that runs a model joins this concurrency group of size 1: one generation at a time, whichever tab.
 MODEL_QUEUE = "model"
-# Requests waiting in the queue at most (all events together); beyond it Gradio answers "queue is full" at once, so a
-# burst of jobs cannot pile up hours of work (our choice: at about a minute per 5B job, 20 is a 20-minute wait).
-MAX_QUEUE_SIZE = 20
+# Requests waiting in the queue at most; beyond it Gradio answers "queue is full" at once, so a burst of jobs cannot
+# pile up hours of work. Gradio counts every event (votes too) against one bound, so it leaves room for a burst of
+# votes beside waiting generations (our choice: 50 voters at once, plus a few generations).
+MAX_QUEUE_SIZE = 64
 # Votes per session: a real voter needs a generation and two clips per vote, so this is never reached by hand.
 VOTE_RATE = (12, 60.0)
+ANALYTICS_EVERY = 100  # events between two rebuilds of Gradio's usage summary (see `queued`)
 # Gradio's own copies of served files (its cache) are swept as often and kept as long as the app's folder.
 CACHE_SWEEP_SECONDS = 600
 # Progress labels of a blind trial: by generation order only, since naming the model (or its side) would unblind it.
@@ -589,7 +591,10 @@ def build_demo(studio: Studio) -> gr.Blocks:
         f"at most {limit} tokens ({supported.max_prompt_chars} characters); longer prompts are refused, not cut"
     )
 
-    # Gradio keeps its own copy of every served file: swept like the app folder, and all of it removed on shutdown.
+    # Gradio keeps its own copy of every served file, in the folder its components read from GRADIO_TEMP_DIR when
+    # they are built: point it into the app's folder, so those copies are swept with it (and by delete_cache) and
+    # removed with it on shutdown, even when the server thread is cut short.
+    os.environ["GRADIO_TEMP_DIR"] = str(studio.outputs.cache)
     with StudioBlocks(title="Mimir Studio", delete_cache=(CACHE_SWEEP_SECONDS, int(MAX_AGE_SECONDS))) as demo:
         gr.Markdown(studio.header_markdown(), elem_id="header")
 
@@ -750,15 +755,15 @@ def build_demo(studio: Studio) -> gr.Blocks:
                 queue=False,
                 api_visibility="private",
             )
-        # Votes skip the queue: a vote is a few milliseconds of file work, must not wait behind generations nor be
-        # refused because the queue is full of them; the per-session rate limit bounds them instead.
+        # Votes never wait for each other or for a generation: a vote is milliseconds of file work (the vote file
+        # serialises the writes), so they run at once; the per-session rate limit bounds them instead.
         vote_btn.click(
             studio.vote,
             inputs=[trial_id, v_if, v_ph, v_vq],
             outputs=[reveal, vote_btn],
             api_name="vote",
             show_progress_on=reveal,
-            queue=False,
+            concurrency_limit=None,
         )
 
         results_outputs = [summary, table2, bt, counts, bt_plot, csv_file]
@@ -805,12 +810,20 @@ def create_app(args: argparse.Namespace) -> tuple[gr.Blocks, Studio]:
 
 def queued(demo: gr.Blocks) -> gr.Blocks:
     """The app's queue: bounded, so a burst of jobs is refused at once ("queue is full") instead of waiting hours."""
+    # Gradio rebuilds its usage summary (a pandas table of up to 10 000 past events) after every event by default:
+    # work that grows with every request served and halved the vote rate by the 1000th vote. Every 100 events is
+    # plenty for its monitoring page. The queue reads the setting when it is created, here.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(ANALYTICS_EVERY))
     return demo.queue(max_size=MAX_QUEUE_SIZE)
 
 
 def launch_kwargs(studio: Studio) -> dict[str, Any]:
     tracker = Middleware(TrialFileTracker, on_fetch=studio.trial_store.mark_fetched)
-    return {"css_paths": [CSS_PATH] if CSS_PATH.exists() else None, "app_kwargs": {"middleware": [tracker]}}
+    return {
+        "css_paths": [CSS_PATH] if CSS_PATH.exists() else None,
+        "app_kwargs": {"middleware": [tracker]},
+        "allowed_paths": [str(studio.outputs.root)],  # an --out-dir outside the temp folder must still be served
+    }
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:

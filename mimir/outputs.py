@@ -2,9 +2,12 @@
 whole on shutdown.
 
 Every event writes into a new sub-folder with a random name (`new_folder`); no request parameter ever becomes part
-of a path. `sweep` (run before every new folder) removes sub-folders older than `max_age_seconds`, then the oldest
-ones until the folder holds at most `max_bytes`; the newest folder is kept even when it alone is larger, so the
-files of the request that is being answered are never removed under it.
+of a path. `cache` is where a server library keeps its own copies of the files it serves (the app points Gradio's
+cache there): its sub-folders are swept the same way, and go with the folder on shutdown.
+
+`sweep` (run before every new folder) removes sub-folders older than `max_age_seconds`, then the oldest ones until
+the folder holds at most `max_bytes`; the newest folder is kept even when it alone is larger, so the files of the
+request that is being answered are never removed under it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 MAX_AGE_SECONDS = 3600.0  # a result stays downloadable for an hour (our choice)
+CACHE_NAME = "cache"
 MAX_BYTES = 1 << 30  # 1 GiB of videos at most (our choice; a nano event writes about 100 kB, a 5B event a few MB)
 
 
@@ -36,6 +40,10 @@ class OutputFolder:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
 
+    @property
+    def cache(self) -> Path:
+        return self.root / CACHE_NAME
+
     def new_folder(self) -> Path:
         """A new, empty sub-folder name (created by the first file written into it, so a refused input leaves none)."""
         self.sweep()
@@ -44,7 +52,9 @@ class OutputFolder:
     def _folders(self) -> list[tuple[float, int, Path]]:
         """(modified time, bytes, path) of each sub-folder, oldest first."""
         found = []
-        for folder in self.root.iterdir() if self.root.is_dir() else []:
+        units = [p for p in self.root.iterdir() if p.name != CACHE_NAME] if self.root.is_dir() else []
+        units += list(self.cache.iterdir()) if self.cache.is_dir() else []
+        for folder in units:
             files = [f for f in folder.rglob("*") if f.is_file()] if folder.is_dir() else [folder]
             stats = [f.stat() for f in files]
             mtime = max((s.st_mtime for s in stats), default=folder.stat().st_mtime)

@@ -19,7 +19,7 @@ def main(args: argparse.Namespace) -> None:
         votes_path=args.votes,
         study_prompts=args.study_prompts,
         out_dir=args.out_dir,
-        vote_rate=(10_000, 60.0),  # the kill test votes as fast as it can
+        vote_rate=(args.votes_per_minute, 60.0),
     )
     app.serve(app.queued(app.build_demo(studio)), studio, "127.0.0.1", args.port)
 
@@ -30,4 +30,5 @@ if __name__ == "__main__":
     parser.add_argument("--votes", required=True)
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--study-prompts", required=True)
+    parser.add_argument("--votes-per-minute", type=int, default=10_000, help="per session (default: no limit)")
     main(parser.parse_args())

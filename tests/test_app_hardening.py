@@ -339,11 +339,15 @@ def test_queue_is_bounded(served, monkeypatch):
 
 def test_generated_files_stay_in_the_app_folder(served):
     client, studio = served
-    before = {p for p in studio.out_dir.iterdir()} if studio.out_dir.exists() else set()
-    client.predict(*GOOD, api_name="/generate")
-    new = {p for p in studio.out_dir.iterdir()} - before
-    assert len(new) == 1
-    [folder] = new
-    assert len(folder.name) == 32 and int(folder.name, 16) >= 0  # a generated name, nothing from the request
-    assert sorted(p.suffix for p in folder.iterdir()) == [".gif", ".gif", ".mp4", ".mp4"]
+    before = set(studio.out_dir.iterdir()) if studio.out_dir.exists() else set()
+    event, outputs = call(client, "generate", GOOD)  # raw: the server's own paths, not a client's downloads
+    assert event == "complete"
+    new = set(studio.out_dir.iterdir()) - before - {studio.outputs.cache}
+    assert len(new) == 2  # one folder per model's mp4 + gif
+    for folder in new:
+        assert len(folder.name) == 32 and int(folder.name, 16) >= 0  # a generated name, nothing from the request
+        assert sorted(p.suffix for p in folder.iterdir()) == [".gif", ".mp4"]
+    # Gradio's copies of them live in the same app folder (and its delete_cache sweeps them by age too)
+    served = [Path((video.get("video") or video)["path"]) for video in outputs[:2]]
+    assert all(p.is_relative_to(studio.outputs.cache) and p.exists() for p in served), served
     assert app.build_demo(studio).delete_cache == (app.CACHE_SWEEP_SECONDS, 3600)
