@@ -74,7 +74,8 @@ MODEL_QUEUE = "model"
 # pile up hours of work. Gradio counts every event (votes too) against one bound, so it leaves room for a burst of
 # votes beside waiting generations (our choice: 50 voters at once, plus a few generations).
 MAX_QUEUE_SIZE = 64
-# Votes per session: a real voter needs a generation and two clips per vote, so this is never reached by hand.
+# Votes per session and minute: a real voter needs a generation and two clips per vote, so this is never reached by
+# hand (our choice; --votes-per-minute changes it).
 VOTE_RATE = (12, 60.0)
 ANALYTICS_EVERY = 100  # events between two rebuilds of Gradio's usage summary (see `queued`)
 # Gradio's own copies of served files (its cache) are swept as often and kept as long as the app's folder.
@@ -788,6 +789,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--votes", default=env("MIMIR_VOTES", str(votes.DEFAULT_VOTES)), help="vote CSV (appended)")
     parser.add_argument("--study-prompts", default=env("MIMIR_STUDY_PROMPTS"), help="study prompt list, one per line")
     parser.add_argument(
+        "--votes-per-minute",
+        type=int,
+        default=int(env("MIMIR_VOTES_PER_MINUTE", str(VOTE_RATE[0]))),
+        help="votes one session may cast per minute (default: %(default)s)",
+    )
+    parser.add_argument(
         "--out-dir",
         default=env("MIMIR_OUT_DIR"),
         help="the app's folder of generated files (default: a new mimir-studio-* folder in the temp folder); "
@@ -804,7 +811,13 @@ def create_app(args: argparse.Namespace) -> tuple[gr.Blocks, Studio]:
     VoteStore(args.votes).open()
     TrialStore(trial_store_path(args.votes)).open()
     pipes = load_pipelines(preset=args.preset, mimir_weights=args.mimir_weights, memory=args.memory)
-    studio = Studio(pipes, votes_path=args.votes, study_prompts=args.study_prompts, out_dir=args.out_dir)
+    studio = Studio(
+        pipes,
+        votes_path=args.votes,
+        study_prompts=args.study_prompts,
+        out_dir=args.out_dir,
+        vote_rate=(args.votes_per_minute, 60.0),
+    )
     return queued(build_demo(studio)), studio
 
 
