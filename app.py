@@ -602,10 +602,13 @@ def build_demo(studio: Studio) -> gr.Blocks:
         with gr.Tab("Compare", id="compare"):
             with gr.Row():
                 with gr.Column(scale=2):
-                    prompt = Textbox(
-                        label="prompt", lines=2, info=prompt_limit, value=next(iter(examples.values()), [""])[0]
+                    # The limit shows as the prompt's placeholder and under negative_prompt, not as the prompt's info,
+                    # which would become part of its label ("prompt" is what people and the browser test look for).
+                    first_example = next(iter(examples.values()), [""])[0]
+                    prompt = Textbox(label="prompt", lines=2, placeholder=prompt_limit, value=first_example)
+                    negative_prompt = Textbox(
+                        label="negative_prompt", lines=1, info=f"prompt and negative_prompt: each {prompt_limit}"
                     )
-                    negative_prompt = Textbox(label="negative_prompt", lines=1, info=prompt_limit)
                 with gr.Column(scale=1):
                     with gr.Row():
                         # No min/max and no precision: the app's own check names the parameter and refuses 1.5

@@ -31,6 +31,9 @@ class _FakePipe:
     def __init__(self):
         self.token_fuser = _FakeFuser()
 
+    def check_prompt(self, prompt, name="prompt"):
+        """No model, no length rule: the real rule is the pipeline's (tests/test_prompt_limits.py)."""
+
     def encode_tokens(self, prompts, llm_answer_tokens=False, generator=None):
         B = len(prompts)
         words = [p.split() for p in prompts]
