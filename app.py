@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import gradio as gr
 import torch
 from gradio.context import LocalContext
@@ -258,13 +259,15 @@ class TrialFileTracker:
         self.on_fetch = on_fetch
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        match = self.PATTERN.search(scope.get("path", "")) if scope["type"] == "http" else None
+        get = scope["type"] == "http" and scope.get("method") == "GET"  # a HEAD request sends no video
+        match = self.PATTERN.search(scope.get("path", "")) if get else None
         if match is None:
             return await self.app(scope, receive, send)
 
         async def tracked_send(message: dict) -> None:
             if message["type"] == "http.response.start" and message["status"] in (200, 206):
-                self.on_fetch(match[1], match[2])
+                # A small SQLite write, off the event loop so a busy trial file never stalls other requests.
+                await anyio.to_thread.run_sync(self.on_fetch, match[1], match[2])
             await send(message)
 
         return await self.app(scope, receive, tracked_send)

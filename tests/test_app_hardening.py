@@ -157,6 +157,7 @@ def test_vote_needs_both_videos_fetched(served):
         with pytest.raises(Exception, match=r"play both videos first \(video A and B not loaded yet\)"):
             bare.predict(trial_id, "A", "B", "tie", api_name="/vote")
         assert httpx.get(video_a["url"]).status_code == 200
+        assert httpx.head(video_b["url"]).status_code == 200  # a HEAD request sends no video: it does not count
         with pytest.raises(Exception, match=r"video B not loaded yet"):
             bare.predict(trial_id, "A", "B", "tie", api_name="/vote")
         assert state(studio)[0] == before[0]  # refused votes wrote nothing
