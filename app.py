@@ -48,7 +48,7 @@ from mimir.study import analysis, trials, votes
 from mimir.study.rate_limit import RateLimit
 from mimir.study.trial_store import TrialStore, TrialStoreError, trial_store_path
 from mimir.study.vote_store import VoteStore, VoteStoreError
-from mimir.video import MAX_SEED, save_gif, save_mp4
+from mimir.video import DISPLAY_UPSCALE, MAX_SEED, save_gif, save_mp4
 from mimir.world.captions import parse_prompt
 
 
@@ -64,7 +64,6 @@ EXAMPLES_DIR = ROOT / "prompts" / "examples"
 CSS_PATH = ROOT / "assets" / "css" / "studio.css"
 # The paper's prompt categories (Fig. 1, 5, 6), in its order; files in prompts/examples/<category>.txt.
 EXAMPLE_CATEGORIES = ("colour", "spatial_relationship", "counting", "action_order", "appearance", "lighting")
-VIDEO_UPSCALE = 4
 # UI policy, not model rules: the pipeline accepts any guidance >= 0 and up to num_train_timesteps steps; the sliders
 # offer the range where CogVideoX-style guidance and step counts make sense interactively.
 GUIDANCE_RANGE = (1.0, 20.0)
@@ -318,9 +317,8 @@ class Studio:
 
     def _save(self, frames: Any, stem: str) -> tuple[str, str]:
         folder = self._folder()
-        # 4x nearest-neighbour upscaling: nano clips are 64x64, too small to judge in a browser.
-        mp4 = save_mp4(frames, folder / f"{stem}.mp4", upscale=VIDEO_UPSCALE)
-        gif = save_gif(frames, folder / f"{stem}.gif", upscale=VIDEO_UPSCALE)
+        mp4 = save_mp4(frames, folder / f"{stem}.mp4", upscale=DISPLAY_UPSCALE)
+        gif = save_gif(frames, folder / f"{stem}.gif", upscale=DISPLAY_UPSCALE)
         return str(mp4), str(gif)
 
     # ---- Compare tab -----------------------------------------------------------------------------------------------
@@ -587,13 +585,14 @@ def build_demo(studio: Studio) -> gr.Blocks:
     steps_lo, steps_hi = supported.num_inference_steps
     examples = load_examples()
     choices = [(label, value) for value, label in votes.CHOICE_LABELS.items()]
+    # The limit is stated where the prompt is typed: a longer prompt is refused (check_inputs), never cut.
+    prompt_limit = (
+        f"at most {supported.max_prompt_tokens} tokens; a longer prompt is refused, never cut "
+        f"(and at most {supported.max_prompt_chars} characters, checked first)"
+    )
     # Model events: one queue slot for all of them. Progress and errors show in one status line per tab, so a
     # refused input neither clears earlier results nor badges every output box with "Error".
     model_event = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1}
-    limit = supported.max_prompt_tokens
-    prompt_limit = (
-        f"at most {limit} tokens ({supported.max_prompt_chars} characters); longer prompts are refused, not cut"
-    )
 
     # Gradio keeps its own copy of every served file, in the folder its components read from GRADIO_TEMP_DIR when
     # they are built: point it into the app's folder, so those copies are swept with it (and by delete_cache) and
@@ -605,13 +604,14 @@ def build_demo(studio: Studio) -> gr.Blocks:
         with gr.Tab("Compare", id="compare"):
             with gr.Row():
                 with gr.Column(scale=2):
-                    # The limit shows as the prompt's placeholder and under negative_prompt, not as the prompt's info,
-                    # which would become part of its label ("prompt" is what people and the browser test look for).
-                    first_example = next(iter(examples.values()), [""])[0]
-                    prompt = Textbox(label="prompt", lines=2, placeholder=prompt_limit, value=first_example)
-                    negative_prompt = Textbox(
-                        label="negative_prompt", lines=1, info=f"prompt and negative_prompt: each {prompt_limit}"
+                    prompt = Textbox(
+                        label="prompt",
+                        info=prompt_limit,
+                        lines=2,
+                        value=next(iter(examples.values()), [""])[0],
+                        elem_id="prompt",
                     )
+                    negative_prompt = Textbox(label="negative_prompt", info=prompt_limit, lines=1)
                 with gr.Column(scale=1):
                     with gr.Row():
                         # No min/max and no precision: the app's own check names the parameter and refuses 1.5
@@ -656,7 +656,7 @@ def build_demo(studio: Studio) -> gr.Blocks:
             with gr.Row():
                 token_prompts = Textbox(
                     label="prompts for (a), (c), (d) — one per line",
-                    info=f"at most {tokens.MAX_PROMPTS} prompts; each: {prompt_limit}",
+                    info=f"at most {tokens.MAX_PROMPTS} prompts; each {prompt_limit}",
                     lines=4,
                     value="\n".join([p[0] for p in list(examples.values())[:4]]),
                 )

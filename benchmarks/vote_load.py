@@ -59,7 +59,7 @@ def longest_prompt(pipe) -> str:
     while True:
         candidate = " ".join([*words, WORDS[len(words) % len(WORDS)]])
         try:
-            pipe.check_prompt(candidate)
+            pipe.check_prompt_lengths([candidate])
         except ValueError:
             return " ".join(words)
         words.append(WORDS[len(words) % len(WORDS)])

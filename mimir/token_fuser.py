@@ -5,15 +5,17 @@ aligned to the encoder's n positions, and the LLM's instruction tokens `h_i` (B,
 Stabilizer. The L layers are first mixed into one (B, n, D_llm) tensor (`mix_llm_layers`; identity for L = 1). The
 output is the condition of the video DiT:
 
-    t5_only      e = e_t5                                                     (B, n, D)       baseline CogVideoX
-    direct_add   e = e_t5 + P(h)                                              (B, n, D)
-    norm         e = e_t5 + alpha * P(scale * Norm(h))                        (B, n, D)
-    norm_ss      norm, then concat(e, e_s)                                    (B, n + 4, D)
-    zeroconv     e = e_t5 + Z_theta(e_t5) + alpha * Z_beta(h)                 (B, n, D)
-    zeroconv_ss  zeroconv, then concat(e, e_s)                                (B, n + 4, D)
-    mimir        e = e_t5 + Z_theta(e_t5) + alpha * Z_beta(scale * Norm(h)), then concat(e, e_s)   (B, n + 4, D)
+    t5_only      e = e_t5                                                                      (B, n, D)  CogVideoX
+    direct_add   e = e_t5 + alpha * P(h)                                                       (B, n, D)
+    norm         e = e_t5 + alpha * P(scale * Norm(h))                                         (B, n, D)
+    norm_ss      e = concat(e_t5 + alpha * P(scale * Norm(h)), e_s)                            (B, n + 4, D)
+    zeroconv     e = e_t5 + Z_theta(e_t5) + alpha * Z_beta(h)                                  (B, n, D)
+    zeroconv_ss  e = concat(e_t5 + Z_theta(e_t5) + alpha * Z_beta(h), e_s)                     (B, n + 4, D)
+    mimir        e = concat(e_t5 + Z_theta(e_t5) + alpha * Z_beta(scale * Norm(h)), e_s)       (B, n + 4, D)
 
-with `e_s = W_s(h_i') + e_l`: the projected instruction tokens plus four learnable tokens. `P` and `W_s` are ordinary
+with `e_s = W_s(h_i') + e_l`: the projected instruction tokens plus four learnable tokens, where `h_i'` is
+`scale * Norm(h_i)` in the variants with Norm & Scale (`norm_ss`, `mimir`) and `h_i` in `zeroconv_ss`. The LLM term
+`P(.)` / `Z_beta(.)` is zero at padded LLM positions (`llm_mask` = 0), bias included. `P` and `W_s` are ordinary
 linear layers in the variants without zero-conv and zero-initialised linear layers ("zero-conv") in those with it.
 A 1x1 convolution over a token sequence is a linear map over the channel dimension, so the zero-convs are
 `nn.Linear` layers whose weight and bias start at zero.
@@ -117,10 +119,6 @@ class TokenFuser(ModelMixin, ConfigMixin):
     @property
     def uses_stabilizer(self) -> bool:
         return _PARTS[self.config.fusion_type][2]
-
-    @property
-    def num_extra_tokens(self) -> int:
-        return self.config.num_instruction_tokens if self.uses_stabilizer else 0
 
     def initialize_weights(self) -> None:
         """Zero-init every zero-conv (and the learnable tokens beside them) so that at init the fused tokens equal

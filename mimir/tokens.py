@@ -18,7 +18,7 @@ collapse every LLM token to one point. Encoder and fused tokens share the dimens
 Only real tokens are plotted: masked (padding) positions are dropped; the fused output keeps the prompt's encoder
 positions and the Semantic Stabilizer's tokens (labelled ``<stabilizer i>``).
 
-Nothing here imports gradio; plotly is imported only when a figure is built.
+Nothing here imports gradio.
 """
 
 from __future__ import annotations
@@ -29,14 +29,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+
+from .text_encoding import EncoderTokens
+from .video import check_seed
 
 
-if TYPE_CHECKING:
-    import pandas as pd
-    import torch
-
+if TYPE_CHECKING:  # an annotation only: mimir.pipeline (diffusers) takes 6.8 s to import, `tokens --help` 2.8 s
     from .pipeline import FusedTokens
-    from .text_encoding import EncoderTokens
 
 MAX_PROMPTS = 16  # panel (a): t-SNE cost grows with the number of tokens; 16 prompts stay interactive on CPU
 K_RANGE = (2, 16)  # panel (b): answer samples
@@ -183,8 +187,6 @@ def fused_set(encoder: EncoderTokens, fused: FusedTokens, source: str = "fused")
 
 def value_stats(sets: list[TokenSet]) -> pd.DataFrame:
     """Per-source value range and token norms (the paper: T5 within about [-0.5, 0.5], Phi beyond [-1, 1])."""
-    import pandas as pd
-
     rows = []
     for s in sets:
         v = s.vectors
@@ -220,8 +222,6 @@ def volatility(sets: list[TokenSet], runs: int) -> pd.DataFrame:
     (1 - cos) between the runs' vectors: 0 when every run gives the same tokens (the query), larger when the sampled
     answer changes them. Our measure; the paper shows volatility only visually.
     """
-    import pandas as pd
-
     rows = []
     for s in sets:
         index = np.asarray(s.prompt_index)
@@ -245,10 +245,6 @@ def embed_2d(
     sets: list[TokenSet], perplexity: float, random_state: int = 0, panel: str = "", max_iter: int = 1000
 ) -> pd.DataFrame:
     """Joint t-SNE of several token sets (zero-padded to a common dim, PCA to <= 50 dims). Returns the points table."""
-    import pandas as pd
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-
     n = sum(len(s.tokens) for s in sets)
     check_perplexity(perplexity, n, panel)
     dim = max(s.vectors.shape[1] for s in sets)
@@ -292,7 +288,7 @@ def token_space(
 
     Args:
         pipe: a MimirPipeline (``encode_tokens`` and ``token_fuser.normalize_llm``).
-        prompts: 1..MAX_PROMPTS prompts.
+        prompts: 1..MAX_PROMPTS prompts, each within the pipeline's n tokens (``check_prompt_lengths``).
         answer_prompt: the prompt of panel (b); defaults to the first prompt.
         k: answer samples in panel (b), within K_RANGE.
         perplexity: t-SNE perplexity, within PERPLEXITY_RANGE and below every panel's number of points.
@@ -301,20 +297,13 @@ def token_space(
         max_iter: t-SNE iterations (scikit-learn's default 1000; fewer for quick previews and tests).
         progress: called as ``progress(fraction, stage)`` when each stage starts (encoding, sampling, each t-SNE).
     """
-    import torch
-
-    from .video import check_seed  # imports torch: kept out of this module's import, like torch itself
-
     prompts = check_prompts(prompts)
     k = check_k(k)
     check_perplexity(perplexity, 10**9)  # range check before any encoding
     seed = check_seed(seed)  # before the minutes of encoding and sampling, not after them
     answer_prompt = (answer_prompt or "").strip() or prompts[0]
-    # The pipeline's own prompt rule (characters, then tokens): the LLM branch never reads a text it could not
-    # condition on, and a pasted 100 kB text costs no tokenizer or LLM time.
-    for i, prompt in enumerate(prompts):
-        pipe.check_prompt(prompt, f"prompt {i + 1}")
-    pipe.check_prompt(answer_prompt, "answer_prompt")
+    pipe.check_prompt_lengths(prompts)  # a prompt longer than n is refused here too, never cut
+    pipe.check_prompt_lengths([answer_prompt], "answer_prompt")
     report = progress or (lambda fraction, stage: None)
 
     # 1. Encode the prompt set once (deterministic: no answers) -> panels a, c, d.
@@ -376,8 +365,6 @@ def token_space(
 
 def figure(panel: TokenPanel) -> Any:
     """A plotly scatter of one panel: one trace per source (legend toggles), hover shows token, source and norm."""
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     for source in panel.sources:
         pts = panel.points[panel.points["source"] == source]
@@ -416,8 +403,6 @@ def cli_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mimir-weights", default=None)
     parser.add_argument("--out-dir", default=None, help="write panel_a.html .. panel_d.html here")
     args = parser.parse_args(argv)
-    import pandas as pd
-
     from mimir.presets import load_pipelines
 
     pipes = load_pipelines(args.preset, mimir_weights=args.mimir_weights)

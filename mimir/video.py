@@ -4,9 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from moviepy import ImageSequenceClip
 
 
 MAX_SEED: int = 2**32 - 1
+# Nearest-neighbour upscaling of the clips the app shows: 64x64 nano clips are too small to judge in a browser.
+DISPLAY_UPSCALE = 4
 
 
 def check_seed(seed) -> int:
@@ -33,9 +36,7 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
-def _clip(frames: np.ndarray, fps: int, upscale: int):
-    from moviepy import ImageSequenceClip
-
+def _clip(frames: np.ndarray, fps: int, upscale: int) -> ImageSequenceClip:
     frames = to_uint8(np.asarray(frames))
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be (F, H, W, 3), got shape {frames.shape}")

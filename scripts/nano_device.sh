@@ -25,6 +25,9 @@ if [ ! -f $W/staged ] && [ -f .stage/manifest ]; then
     tar xf $W/stage.tar -C $W && rm $W/stage.tar && touch $W/staged
   fi
 fi
+if [ ! -d /tmp/site/diffusers ] && ls $W/whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $W/whl/*.whl
+fi
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
 stage=$1; shift
 case $stage in

@@ -182,6 +182,9 @@ def test_tokens(served):
         (("red", "", 3, 90, 0), ["perplexity 90", "which is"]),
         (("", "", 3, 5, 0), ["no prompts"]),
         (("red", "", 3, 5, 0.5), ["seed=0.5 must be a whole number"]),
+        # the pipeline's own length rule: a prompt longer than n is refused in the token space too, never cut
+        (("red\n" + LONG_PROMPT, "", 3, 5, 0), ["prompt is", "tokens long", f"at most {SEQ}"]),
+        (("red", LONG_PROMPT, 3, 5, 0), ["answer_prompt is", f"at most {SEQ}"]),
     ],
 )
 def test_tokens_bad_input(served, args, needles):

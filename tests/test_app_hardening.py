@@ -111,7 +111,7 @@ BAD_INPUTS = [
     ("tokens K fraction", "tokens", with_arg(TOKENS_GOOD, 2, 2.5), "K answer samples (b)=2.5 must be a whole"),
     ("tokens perplexity NaN", "tokens", with_arg(TOKENS_GOOD, 3, float("nan")), "nan is not a finite number"),
     ("tokens too many prompts", "tokens", with_arg(TOKENS_GOOD, 0, "red\n" * 17), "17 prompts given"),
-    ("tokens prompt too long", "tokens", with_arg(TOKENS_GOOD, 0, TOO_LONG), "prompt 1 is 257 characters long"),
+    ("tokens prompt too long", "tokens", with_arg(TOKENS_GOOD, 0, TOO_LONG), "prompt is 257 characters long"),
     ("tokens answer too long", "tokens", with_arg(TOKENS_GOOD, 1, TOO_LONG), "answer_prompt is 257 characters"),
     ("trial prompt list", "new_trial", [["x"]], "your own prompt (empty: the study list): ['x'] is not text"),
     ("trial prompt too long", "new_trial", [TOO_LONG], "prompt is 257 characters long"),

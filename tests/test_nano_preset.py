@@ -8,13 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from moviepy import VideoFileClip
 
+from mimir.__main__ import main as cli_main
 from mimir.generation import GenerationSettings, compare
 from mimir.presets import NANO_ASSETS, load_mimir_weights, load_pipelines
 
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
+# What these tests check (loading, shapes, seeds, files, refusals) does not depend on the step count: 4, not the 20
+# of the preset's defaults, keeps them quick on 2 cores.
+STEPS = 4
 
 
 def test_shipped_weights_load_and_generate(nano_pipes):
@@ -28,7 +33,7 @@ def test_shipped_weights_load_and_generate(nano_pipes):
         ["a red circle", "a blue square"],
         generator=torch.Generator().manual_seed(0),
         output_type="np",
-        **nano_pipes.defaults,
+        **{**nano_pipes.defaults, "num_inference_steps": STEPS},
     ).frames
     assert out.shape == (2, 9, 64, 64, 3)
 
@@ -49,7 +54,9 @@ def test_real_text_branches(nano_pipes):
 
 
 def test_compare_uses_the_same_seed_and_latents(nano_pipes):
-    settings = GenerationSettings(prompt="a yellow triangle to the left of a blue square", seed=1)
+    settings = GenerationSettings(
+        prompt="a yellow triangle to the left of a blue square", seed=1, num_inference_steps=STEPS
+    )
     a = compare(nano_pipes, settings)
     b = compare(nano_pipes, settings)
     for name in ("cogvideox", "mimir"):
@@ -59,8 +66,6 @@ def test_compare_uses_the_same_seed_and_latents(nano_pipes):
 
 
 def test_cli_compare_writes_two_playable_videos_and_json(tmp_path):
-    from moviepy import VideoFileClip
-
     cmd = [
         sys.executable,
         "-m",
@@ -70,6 +75,8 @@ def test_cli_compare_writes_two_playable_videos_and_json(tmp_path):
         "two red circles to the left of a blue square",
         "--seed",
         "7",
+        "--num-inference-steps",
+        str(STEPS),
         "--out-dir",
         str(tmp_path),
     ]
@@ -93,17 +100,11 @@ def test_cli_compare_writes_two_playable_videos_and_json(tmp_path):
         (["--prompt", "a red circle", "--mimir-weights", "/nonexistent/weights"], "/nonexistent/weights"),
     ],
 )
-def test_cli_bad_input_names_the_value_and_writes_nothing(tmp_path, args, message):
+def test_cli_bad_input_names_the_value_and_writes_nothing(tmp_path, capsys, args, message):
+    # In this process (the compare test above runs `python -m mimir` itself): the exit code main() returns, stderr.
     out = tmp_path / "v.mp4"
-    done = subprocess.run(
-        [sys.executable, "-m", "mimir", "generate", *args, "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 2
-    assert message in done.stderr
+    assert cli_main(["generate", *args, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
     assert not out.exists()
 
 

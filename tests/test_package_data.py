@@ -1,5 +1,6 @@
 """The package stands alone: a non-editable install of `mimir` finds its data files (LLM-branch texts, wording tables,
-study prompts, nano weights) inside itself, from any working directory, through importlib.resources."""
+study prompts, nano weights) inside itself, from any working directory, through importlib.resources; and nothing in
+`mimir/` or `benchmarks/` cites a path outside the repository."""
 
 import json
 import os
@@ -12,10 +13,12 @@ from pathlib import Path
 import pytest
 
 
-# About 35 s on 2 cores: pip builds and installs a copy of the package (with its 36 MB of nano weights).
-pytestmark = pytest.mark.slow
-
 REPO = Path(__file__).resolve().parents[1]
+# This machine's checkouts and the project notes kept beside the repository: neither ships with it. (Recorded run
+# arguments, `logs/*_args.json` and the commands quoted from them, keep the device's own /tmp output folders: a record
+# of what ran, not a file to open.)
+OUTSIDE = ("../shared", "/work/")
+TEXT_SUFFIXES = (".py", ".md", ".txt", ".json", ".jsonl", ".csv", ".sh")
 
 # Runs in a fresh interpreter whose only `mimir` is the installed copy; prints what it found as JSON.
 CHECK = textwrap.dedent(
@@ -55,6 +58,21 @@ def _run_check(target: Path, cwd: Path, **env_extra: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def test_nothing_cites_a_path_outside_the_repository():
+    cited, load_paths = [], []
+    for folder in ("mimir", "benchmarks"):
+        for path in sorted((REPO / folder).rglob("*")):
+            if not path.is_file() or path.suffix not in TEXT_SUFFIXES or "__pycache__" in path.parts:
+                continue
+            text = path.read_text(encoding="utf-8")
+            cited += [f"{path.relative_to(REPO)}: {o}" for o in OUTSIDE if o in text]
+            if path.name == "config.json" and "_name_or_path" in json.loads(text):
+                load_paths.append(str(path.relative_to(REPO)))
+    assert not cited
+    assert not load_paths, "a shipped config names the folder it was loaded from (export drops it)"
+
+
+# About 35 s on 2 cores: pip builds and installs a copy of the package (with its 36 MB of nano weights).
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """`pip install --no-deps --no-build-isolation --target` of a copy of the sources (the build writes `build/`
@@ -70,6 +88,7 @@ def installed(tmp_path_factory) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_installed_package_finds_its_data(installed, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -86,6 +105,7 @@ def test_installed_package_finds_its_data(installed, tmp_path):
     assert found["trained"], "the installed package did not ship the nano weights"
 
 
+@pytest.mark.slow
 def test_nano_assets_override(installed, tmp_path):
     """MIMIR_NANO_ASSETS still points the nano preset elsewhere (the GPU scripts use it); an empty folder means
     seeded random weights."""

@@ -149,6 +149,7 @@ def test_long_prompt_is_truncated_with_a_warning(parts, caplog):
         ({"guidance_scale": float("nan")}, "guidance_scale=nan"),
         ({"max_sequence_length": 999}, "max_sequence_length=999"),
         ({"llm_branch": "half"}, "llm_branch"),
+        ({"num_videos_per_prompt": 2}, "num_videos_per_prompt=2"),
         # over n tokens, under the character limit (16 per token): the token count is what refuses them
         ({"prompt": "a red circle " * 6}, f"tokens long; this model reads at most {SEQ}"),
         ({"negative_prompt": "blurry " * 20}, f"negative_prompt is .* tokens long; this model reads at most {SEQ}"),
@@ -160,6 +161,13 @@ def test_bad_call_arguments_name_value_and_rule(parts, override, message):
     kwargs = {**CALL, "prompt": "a red circle", **override}
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         pipe(generator=torch.Generator().manual_seed(0), **kwargs)
+
+
+def test_answer_tokens_without_an_llm_branch_are_refused_before_encoding(parts):
+    pipe = make_pipe(parts, "t5_only")
+    pipe.encode_prompt = None  # reaching the encoding step would raise TypeError, not the rule
+    with pytest.raises(ValueError, match="llm_answer_tokens=True needs the LLM branch"):
+        pipe("a red circle", llm_answer_tokens=True, **CALL)
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "7"])

@@ -58,7 +58,7 @@ def test_character_limit_before_tokenizing(pipe, monkeypatch):
     assert limit == 16 * SEQ
     monkeypatch.setattr(type(pipe), "prompt_token_count", lambda self, p: pytest.fail("tokenized a refused prompt"))
     with pytest.raises(ValueError) as err:
-        pipe.check_prompt("x" * (limit + 1), "negative_prompt")
+        pipe.check_prompt_lengths(["x" * (limit + 1)], "negative_prompt")
     assert f"negative_prompt is {limit + 1} characters long; this model reads at most {limit} characters" in str(
         err.value
     )
@@ -67,7 +67,7 @@ def test_character_limit_before_tokenizing(pipe, monkeypatch):
 def test_token_space_refuses_before_running_the_llm(pipe, monkeypatch):
     monkeypatch.setattr(type(pipe), "encode_tokens", lambda *a, **k: pytest.fail("ran the LLM"))
     long = "x" * (pipe.supported_inputs.max_prompt_chars + 1)
-    with pytest.raises(ValueError, match="prompt 2 is .* characters long"):
+    with pytest.raises(ValueError, match="prompt is .* characters long"):
         tokens.token_space(pipe, ["a red circle", long])
     with pytest.raises(ValueError, match="answer_prompt is .* characters long"):
         tokens.token_space(pipe, ["a red circle"], answer_prompt=long)

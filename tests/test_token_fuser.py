@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mimir import token_fuser
 from mimir.token_fuser import FUSION_TYPES, TokenFuser
 
 
@@ -34,32 +35,72 @@ def randomized(fuser: TokenFuser, seed: int = 1) -> TokenFuser:
     return fuser
 
 
+# The module docstring's seven equations, as it writes them; `test_the_docstring_states_these_equations` holds the
+# docstring to this text, and `expected` below computes each line by hand.
+EQUATIONS = {
+    "t5_only": "e = e_t5",
+    "direct_add": "e = e_t5 + alpha * P(h)",
+    "norm": "e = e_t5 + alpha * P(scale * Norm(h))",
+    "norm_ss": "e = concat(e_t5 + alpha * P(scale * Norm(h)), e_s)",
+    "zeroconv": "e = e_t5 + Z_theta(e_t5) + alpha * Z_beta(h)",
+    "zeroconv_ss": "e = concat(e_t5 + Z_theta(e_t5) + alpha * Z_beta(h), e_s)",
+    "mimir": "e = concat(e_t5 + Z_theta(e_t5) + alpha * Z_beta(scale * Norm(h)), e_s)",
+}
+
+
 def expected(fuser: TokenFuser, e_t5, h, llm_mask, h_i) -> torch.Tensor:
-    """The module docstring's equations, written out by hand."""
+    """Each line of EQUATIONS written out by hand with the fuser's parameters (L = 1: h is h[:, :, 0])."""
+    alpha = fuser.config.alpha
+    h, h_i = h[:, :, 0], h_i[:, :, 0]  # (B, n, D_llm), (B, 4, D_llm)
+    M = llm_mask.unsqueeze(-1).float()  # (B, n, 1): padded LLM positions add nothing, bias included
+
+    def linear(layer, x):
+        return x @ layer.weight.T + layer.bias
+
+    def scale_norm(x):  # scale * Norm(x), Norm a LayerNorm without affine parameters
+        return fuser.llm_scale * F.layer_norm(x, x.shape[-1:])
+
+    def P(x):  # also Z_beta: the same layer, zero-initialised in the zero-conv variants
+        return linear(fuser.llm_proj, x) * M
+
+    def Z_theta(x):
+        return linear(fuser.encoder_zero_conv, x)
+
+    def e_s(h_i_prime):  # W_s(h_i') + e_l
+        return linear(fuser.instruction_proj, h_i_prime) + fuser.learnable_tokens
+
+    def concat(e, s):
+        return torch.cat([e, s], dim=1)
+
     t = fuser.config.fusion_type
     if t == "t5_only":
         return e_t5
-    norm = t in ("norm", "norm_ss", "mimir")
-    zero = t in ("zeroconv", "zeroconv_ss", "mimir")
-    ss = t in ("norm_ss", "zeroconv_ss", "mimir")
+    if t == "direct_add":
+        return e_t5 + alpha * P(h)
+    if t == "norm":
+        return e_t5 + alpha * P(scale_norm(h))
+    if t == "norm_ss":
+        return concat(e_t5 + alpha * P(scale_norm(h)), e_s(scale_norm(h_i)))
+    if t == "zeroconv":
+        return e_t5 + Z_theta(e_t5) + alpha * P(h)
+    if t == "zeroconv_ss":
+        return concat(e_t5 + Z_theta(e_t5) + alpha * P(h), e_s(h_i))
+    if t == "mimir":
+        return concat(e_t5 + Z_theta(e_t5) + alpha * P(scale_norm(h)), e_s(scale_norm(h_i)))
+    raise AssertionError(f"no equation written for fusion_type={t!r}")
 
-    def prep(x):  # (B, m, 1, D_llm) -> (B, m, D_llm), then scale * LayerNorm(x) where the variant has it
-        x = x[:, :, 0]
-        return fuser.llm_scale * F.layer_norm(x, x.shape[-1:]) if norm else x
 
-    P = fuser.llm_proj
-    e_beta = (prep(h) @ P.weight.T + P.bias) * llm_mask.unsqueeze(-1)
-    e_theta = e_t5 + e_t5 @ fuser.encoder_zero_conv.weight.T + fuser.encoder_zero_conv.bias if zero else e_t5
-    e = e_theta + fuser.config.alpha * e_beta
-    if ss:
-        W = fuser.instruction_proj
-        e_s = prep(h_i) @ W.weight.T + W.bias + fuser.learnable_tokens
-        e = torch.cat([e, e_s], dim=1)
-    return e
+def test_the_docstring_states_these_equations():
+    assert set(EQUATIONS) == set(FUSION_TYPES)
+    lines = [line.split() for line in token_fuser.__doc__.splitlines()]
+    documented = {words[0]: " ".join(words[1:]) for words in lines if words and words[0] in FUSION_TYPES}
+    for fusion_type, equation in EQUATIONS.items():
+        assert documented[fusion_type].startswith(equation + " "), (fusion_type, documented[fusion_type])
 
 
 @pytest.mark.parametrize("fusion_type", FUSION_TYPES)
 def test_each_fusion_type_computes_its_equation(fusion_type):
+    # alpha != 1 and every parameter random: a dropped alpha, scale or zero-initialised part would show
     fuser = randomized(TokenFuser(fusion_type=fusion_type, encoder_dim=D, llm_dim=D_LLM, alpha=0.7))
     e_t5, enc_mask, h, llm_mask, h_i = inputs()
     out, _ = fuser(e_t5, enc_mask, h, llm_mask, h_i)
@@ -79,7 +120,6 @@ def test_shapes_and_masks(fusion_type):
     assert mask.shape == (B, n + k)
     assert torch.equal(mask[:, :n], enc_mask)  # the encoder's mask travels with the fused tokens
     assert mask[:, n:].eq(1).all()
-    assert fuser.num_extra_tokens == k
 
 
 def test_layer_mix_is_a_softmax_over_normalised_layers():

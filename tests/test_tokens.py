@@ -31,8 +31,10 @@ class _FakePipe:
     def __init__(self):
         self.token_fuser = _FakeFuser()
 
-    def check_prompt(self, prompt, name="prompt"):
-        """No model, no length rule: the real rule is the pipeline's (tests/test_prompt_limits.py)."""
+    def check_prompt_lengths(self, texts, name="prompt"):  # the pipeline's rule on the fake's word tokens (+ 1)
+        for text in texts:
+            if len(text.split()) + 1 > N:
+                raise ValueError(f"{name} is {len(text.split()) + 1} tokens long; this model reads at most {N}")
 
     def encode_tokens(self, prompts, llm_answer_tokens=False, generator=None):
         B = len(prompts)
@@ -143,6 +145,16 @@ def test_perplexity_above_point_count_names_value_and_limit():
 def test_bad_k(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
         tokens.token_space(_FakePipe(), PROMPTS, **kwargs)
+
+
+def test_prompts_longer_than_n_are_refused_before_any_encoding():
+    pipe = _FakePipe()
+    pipe.encode_tokens = None  # an encoding attempt would raise TypeError, not the length error
+    long = " ".join(["red"] * N)
+    with pytest.raises(ValueError, match=f"prompt is {N + 1} tokens long; this model reads at most {N}"):
+        tokens.token_space(pipe, [PROMPTS[0], long])
+    with pytest.raises(ValueError, match=f"answer_prompt is {N + 1} tokens long"):
+        tokens.token_space(pipe, PROMPTS, answer_prompt=long)
 
 
 def test_bad_prompts():

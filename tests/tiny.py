@@ -41,6 +41,19 @@ def tiny_llm(llm_tokenizer):
     return LlamaForCausalLM(config).eval()
 
 
+def tiny_vae_config() -> dict:
+    """The nano VAE's layout (8x spatial, 4x temporal) at 8 channels: a forward and backward take milliseconds."""
+    return dict(
+        down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=2,
+        temporal_compression_ratio=4,
+    )
+
+
 def tiny_video_models(sample_height=2, sample_width=2, sample_frames=9, patch_size=1, max_text_seq_length=SEQ + 4):
     """Tiny DiT + VAE + scheduler; the sample size and patch set what `supported_inputs` derives (nano by default)."""
     torch.manual_seed(0)
@@ -61,17 +74,7 @@ def tiny_video_models(sample_height=2, sample_width=2, sample_frames=9, patch_si
         use_rotary_positional_embeddings=True,
     )
     torch.manual_seed(0)
-    vae = AutoencoderKLCogVideoX(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("CogVideoXDownBlock3D",) * 4,
-        up_block_types=("CogVideoXUpBlock3D",) * 4,
-        block_out_channels=(8, 8, 8, 8),
-        latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=2,
-        temporal_compression_ratio=4,
-    )
+    vae = AutoencoderKLCogVideoX(in_channels=3, out_channels=3, **tiny_vae_config())
     scheduler = CogVideoXDDIMScheduler(
         prediction_type="v_prediction",
         rescale_betas_zero_snr=True,

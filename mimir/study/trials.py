@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from mimir.generation import GenerationResult, GenerationSettings, StepProgress, compare
 from mimir.presets import StudioPipelines
-from mimir.video import save_mp4
+from mimir.video import DISPLAY_UPSCALE, save_mp4
 
 from .votes import MODEL_LABELS, MODELS, SETTING_FIELDS
 
@@ -28,8 +28,6 @@ DEFAULT_STUDY_PROMPTS = files("mimir") / "prompts" / "study" / "prompts.txt"
 # MAX_FPS) that makes them last STUDY_SECONDS. Nano: 17 frames at 6 fps, 2.8 s; CogVideoX-5B: its 49 frames at 8 fps.
 STUDY_SECONDS = 2.5
 MIN_FPS, MAX_FPS = 6, 8
-# Nearest-neighbour upscaling of the written clips: 64x64 nano clips are too small to judge in a browser.
-VIDEO_UPSCALE = 4
 
 
 def load_prompt_file(path: str | Path) -> list[str]:
@@ -176,7 +174,9 @@ def generate_trial(
     folder = Path(out_dir)
     fps = playback_fps(trial.settings["num_frames"])
     paths = [
-        save_mp4(results[model].frames, folder / f"trial-{trial.trial_id}-{side}.mp4", fps=fps, upscale=VIDEO_UPSCALE)
+        save_mp4(
+            results[model].frames, folder / f"trial-{trial.trial_id}-{side}.mp4", fps=fps, upscale=DISPLAY_UPSCALE
+        )
         for model, side in ((trial.model_left, "A"), (trial.model_right, "B"))
     ]
     return TrialVideos(trial, paths[0], paths[1], fps)

@@ -14,18 +14,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # an annotation only: trials imports this module, so a run-time import would be a cycle
     from .trials import Trial
 
 DEFAULT_VOTES = Path("votes") / "votes.csv"
 
-Criterion = Literal["instruction_following", "physics", "visual_quality"]
-Choice = Literal["A", "B", "tie", "both_bad"]
 CRITERIA: tuple[str, ...] = ("instruction_following", "physics", "visual_quality")
 CHOICES: tuple[str, ...] = ("A", "B", "tie", "both_bad")
 MODELS: tuple[str, ...] = ("cogvideox", "mimir")

@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from accelerate import Accelerator
@@ -71,15 +72,21 @@ class TrainingState:
             self.accelerator.load_state(self.run / STATE_DIR)
         return self.step
 
-    def save(self, step: int, models: dict) -> None:
+    def save(self, step: int, models: dict | None = None, weights: Callable[[], None] | None = None) -> None:
         """Checkpoint at `step`; every process calls it (each saves its own RNG state). The models go to `run/<name>/`
         in diffusers format (what export and the presets read), the trainer state to `run/trainer_state/`, written
-        beside the previous one and swapped in whole, so that a run killed mid-save still resumes."""
+        beside the previous one and swapped in whole, so that a run killed mid-save still resumes.
+
+        `weights`, instead of `models`, writes the weights itself; every process calls it (gathering a sharded FSDP
+        model needs them all)."""
         self.step = step
         accelerator, current = self.accelerator, self.run / STATE_DIR
         new, old = current.with_name(STATE_DIR + ".new"), current.with_name(STATE_DIR + ".old")
+        if weights is not None:
+            weights()
         if accelerator.is_main_process:
-            save_models(self.run, {name: accelerator.unwrap_model(model) for name, model in models.items()})
+            if models:
+                save_models(self.run, {name: accelerator.unwrap_model(model) for name, model in models.items()})
             shutil.rmtree(new, ignore_errors=True)  # left by a save that was killed
         accelerator.wait_for_everyone()
         accelerator.save_state(new)
@@ -147,6 +154,14 @@ def pack(run: Path, names: list[str], out: Path) -> Path:
     return out
 
 
+def _drop_load_path(config: Path) -> None:
+    """diffusers records in `_name_or_path` the folder a model was loaded from; a shipped config would cite the
+    training machine's run folder. Written back as diffusers writes it (2-space indent, sorted keys)."""
+    values = json.loads(config.read_text())
+    values.pop("_name_or_path", None)
+    config.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+
+
 def export_run(run: str | Path, out: str | Path, fp16: bool) -> None:
     """Pack a run's models (`save_pretrained` folders, optionally cast to fp16) and its logs into one tar; the
     trainer state stays behind."""
@@ -162,6 +177,7 @@ def export_run(run: str | Path, out: str | Path, fp16: bool) -> None:
             if (run / name / "config.json").exists():
                 model = cls(run / name) if cls is load_token_fuser else cls.from_pretrained(run / name)
                 (model.to(torch.float16) if fp16 else model).save_pretrained(tmp / name)
+                _drop_load_path(tmp / name / "config.json")
                 names.append(name)
         for log in ("llm_branch.json", "losses.csv", "args.json", "environment.json", "colour_fidelity.txt"):
             if (run / log).exists():

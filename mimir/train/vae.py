@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from diffusers import AutoencoderKLCogVideoX
+from torch import nn
 
 from mimir.presets import nano_vae_config
 from mimir.world.vocab import COLORS
@@ -50,6 +51,24 @@ def colour_fidelity(vae, pool, index: list[int], args, device) -> float:
     return right / max(total, 1)
 
 
+class Reconstruction(nn.Module):
+    """The VAE's training forward: encode, sample the posterior, decode. Returns `(recon, kl)`, (B, 3, F, H, W) and
+    (B,).
+
+    One `forward` because DDP (and FSDP) synchronise gradients only for what runs through the prepared module's
+    `forward`: calling `vae.encode` / `vae.decode` on the unwrapped model trains each process on its own gradients.
+    """
+
+    def __init__(self, vae: AutoencoderKLCogVideoX):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        posterior = self.vae.encode(video).latent_dist
+        recon = self.vae.decode(posterior.sample()).sample  # (B, 3, F, H, W)
+        return recon, posterior.kl()
+
+
 def train_vae(args) -> Path:
     accelerator = Accelerator(mixed_precision=args.mixed_precision)
     run = Path(args.output_dir)
@@ -64,7 +83,7 @@ def train_vae(args) -> Path:
     )
     vae.train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.learning_rate, weight_decay=0.0)
-    vae, optimizer = accelerator.prepare(vae, optimizer)
+    model, optimizer = accelerator.prepare(Reconstruction(vae), optimizer)
     state = TrainingState(accelerator, run)
     step = state.resume()
     log = LossLog(run) if accelerator.is_main_process else None
@@ -78,14 +97,13 @@ def train_vae(args) -> Path:
             pool, index, args.num_frames, args.height, args.width, accelerator.device
         )  # (B, 3, F, H, W)
         with accelerator.autocast():
-            posterior = accelerator.unwrap_model(vae).encode(video).latent_dist
-            recon = accelerator.unwrap_model(vae).decode(posterior.sample()).sample  # (B, 3, F, H, W)
+            recon, kl = model(video)  # (B, 3, F, H, W), (B,)
         recon = recon.float()
         l1 = (object_weights(video, args.object_weight) * (recon - video).abs()).mean()
-        kl = posterior.kl().mean() / recon[0].numel()  # per pixel, comparable across sizes
+        kl = kl.mean() / recon[0].numel()  # per pixel, comparable across sizes
         loss = l1 + args.kl_weight * kl
         accelerator.backward(loss)
-        accelerator.clip_grad_norm_(vae.parameters(), 1.0)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
@@ -95,15 +113,15 @@ def train_vae(args) -> Path:
             log.write(step, loss.item(), args.learning_rate)
             print(f"vae step {step} loss {loss.item():.4f} l1 {l1.item():.4f} kl {kl.item():.4f}", flush=True)
         if step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time:
-            state.save(step, {"vae": vae})
+            state.save(step, {"vae": accelerator.unwrap_model(model).vae})
         if out_of_time:
             break
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        model = accelerator.unwrap_model(vae).eval()
+        vae = accelerator.unwrap_model(model).vae.eval()
         held = random.Random(12345)
         index = [held.randrange(len(pool)) for _ in range(256)]
-        score = colour_fidelity(model, pool, index, args, accelerator.device)
+        score = colour_fidelity(vae, pool, index, args, accelerator.device)
         print(f"vae colour fidelity on 256 pool videos: {score:.3f}", flush=True)
         (run / "colour_fidelity.txt").write_text(f"{score:.4f}\n")
     return run

@@ -1,10 +1,11 @@
 """End to end in a real browser: Debian's chromium driven by Playwright (python), never Playwright's own browser.
 
 On the shipped nano models: generates a comparison, then checks what a person sees when things go wrong (a
-fractional seed, a prompt longer than the encoder's n tokens, an incomplete vote: each refused with a message that
-says what to do, nothing earlier lost, no "Error" badge on the outputs), that model events queue one at a time, the
-progress labels, the memory label and the verdict order; computes the token space; plays both study videos to the
-end, votes, and checks the vote in the Results tab and in the CSV.
+fractional seed, a prompt longer than the encoder's n tokens, whose limit the page states, an incomplete vote: each
+refused with a message that says what to do, nothing earlier lost, no "Error" badge on the outputs, one log line and
+no traceback), that model events queue one at a time, the progress labels, the memory label and the verdict order;
+computes the token space; plays both study videos to the end, votes, and checks the vote in the Results tab and in
+the CSV. Issue 12's items 8-11, in a browser.
 
 Screenshots of each tab go to a temporary folder; `make screenshots` writes them to assets/screenshots/ instead
 (MIMIR_SCREENSHOTS=folder).
@@ -15,6 +16,7 @@ Screenshots of each tab go to a temporary folder; `make screenshots` writes them
 
 import csv
 import dataclasses
+import logging
 import os
 import re
 import threading
@@ -129,8 +131,9 @@ def _play_to_end(page, selector: str) -> float:
     return duration
 
 
-def test_full_flow(served, page, screenshots, monkeypatch):
+def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     url, studio = served
+    caplog.set_level(logging.WARNING, logger="mimir.app")  # each refused input: one line, no traceback
     spans, lock = [], threading.Lock()  # when each generation ran, to check that they never overlap
 
     def timed(*args, **kwargs):
@@ -148,7 +151,7 @@ def test_full_flow(served, page, screenshots, monkeypatch):
     assert "preset" in _text(page, "#header")
 
     # 1. Compare: both videos with the same seed, one labelled progress bar, this run's memory, the verdict first
-    page.get_by_label("prompt", exact=True).fill("a red circle to the left of a blue square")
+    page.locator("#prompt textarea").fill("a red circle to the left of a blue square")
     page.locator("#generate").click()
     label = _wait_for_text(page, "#generate-status", r"(CogVideoX|Mimir) \d+/\d+")
     assert label.endswith(f"/{FAST_STEPS}"), label
@@ -166,12 +169,13 @@ def test_full_flow(served, page, screenshots, monkeypatch):
     infos = {sel: _text(page, sel) for sel in ("#info-cogvideox", "#info-mimir")}
     page.screenshot(path=str(screenshots / "compare.png"), full_page=True)
 
-    # 2. Refused inputs: a clear message, nothing earlier lost, no "Error" badge on the outputs
+    # 2. Refused inputs: the limit stated beside the prompt, a clear message, nothing earlier lost, no "Error" badge
+    assert "at most 32 tokens; a longer prompt is refused, never cut" in _text(page, "#prompt")
     page.locator("#seed input").fill("1.5")
     page.locator("#generate").click()
     _refused(page, "seed=1.5 must be a whole number")
     page.locator("#seed input").fill("0")
-    page.get_by_label("prompt", exact=True).fill(LONG_PROMPT)
+    page.locator("#prompt textarea").fill(LONG_PROMPT)
     page.locator("#generate").click()
     _refused(page, "tokens long; this model reads at most 32")
     assert {sel: _video_src(page, sel) for sel in videos} == videos
@@ -192,7 +196,7 @@ def test_full_flow(served, page, screenshots, monkeypatch):
 
     # 4. One generation at a time: a comparison and a study trial requested together run one after the other
     page.get_by_role("tab", name="Compare").click()
-    page.get_by_label("prompt", exact=True).fill("three yellow triangles")
+    page.locator("#prompt textarea").fill("three yellow triangles")
     page.locator("#generate").click()
     page.get_by_role("tab", name="User study").click()
     page.locator("#own-prompt textarea, #own-prompt input").first.fill(LONG_PROMPT)
@@ -242,3 +246,8 @@ def test_full_flow(served, page, screenshots, monkeypatch):
     by_criterion = {r["criterion"]: r for r in rows}
     assert by_criterion["instruction_following"]["chosen_model"] == rows[0]["model_left"]
     assert by_criterion["physics"]["choice"] == "tie" and by_criterion["visual_quality"]["choice"] == "both_bad"
+
+    # Every refusal above logged one line, without a traceback: the two in Compare, the study's, the vote's
+    refused = [r for r in caplog.records if r.name == "mimir.app"]
+    assert [r.getMessage().split(" refused: ")[0] for r in refused] == ["generate", "generate", "new_trial", "vote"]
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in refused), [r.getMessage() for r in refused]

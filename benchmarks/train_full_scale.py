@@ -1,0 +1,208 @@
+"""The full-scale recipe at CogVideoX-5B's true shapes with random initial weights (the GPU machine cannot download):
+a few optimiser steps of `train_on_videos`, the trainer `python -m mimir train dit --preset cogvideox-5b` runs, on a
+folder of generated videos. Prints one JSON line: peak GPU memory per process, samples per second, the losses.
+
+    accelerate launch --config_file configs/accelerate/1gpu.yaml benchmarks/train_full_scale.py \
+        --videos /tmp/videos --output-dir /tmp/runs/full_1gpu --max-train-steps 6 --gradient-checkpointing
+    (any other `python -m mimir train dit` option passes through; benchmarks/train_full_scale.sh runs the set)
+
+What is random and how it differs from the real models (only the memory and speed are measured, never quality):
+- the DiT (5.57 B parameters), VAE, T5-v1.1-XXL encoder (4.76 B) and Phi-3.5-mini (3.82 B) are built from their
+  published configs with random weights, in bf16 for the frozen ones;
+- the LLM runs in bf16: bitsandbytes 8-bit quantisation needs `from_pretrained`, so `--llm-quantization 8bit` is not
+  measured here (DEVICE.md: 8-bit Phi-3.5 takes 4.0 GiB against 7.3 GiB in bf16);
+- both tokenizers are one word-level tokenizer built in code from the captions and the LLM-branch texts (real ones
+  need a download): T5 still gets its 226 padded positions, the LLM fewer tokens per prompt than Phi's BPE would give.
+  With `--cache-dir` the text models run once per clip before training and leave the GPU, so the training step does
+  not depend on them.
+"""
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from accelerate import PartialState
+from accelerate.utils import parse_flag_from_env
+from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast, T5Config, T5EncoderModel
+
+from mimir.presets import COGVIDEOX_5B, TrainingComponents, nano_scheduler
+from mimir.text_encoding import LLMBranchConfig
+from mimir.train import DTYPES, parse_args
+from mimir.train.finetune import train_on_videos
+
+
+# Published configs (THUDM/CogVideoX-5b transformer/ and vae/, google/t5-v1_1-xxl, microsoft/Phi-3.5-mini-instruct).
+COGVIDEOX_5B_TRANSFORMER = dict(
+    activation_fn="gelu-approximate",
+    attention_bias=True,
+    attention_head_dim=64,
+    in_channels=16,
+    max_text_seq_length=226,
+    norm_eps=1e-5,
+    num_attention_heads=48,
+    num_layers=42,
+    out_channels=16,
+    patch_size=2,
+    sample_frames=49,
+    sample_height=60,
+    sample_width=90,
+    spatial_interpolation_scale=1.875,
+    temporal_compression_ratio=4,
+    text_embed_dim=4096,
+    time_embed_dim=512,
+    use_rotary_positional_embeddings=True,
+)
+COGVIDEOX_5B_VAE = dict(scaling_factor=0.7)  # diffusers' AutoencoderKLCogVideoX defaults are CogVideoX's VAE
+T5_XXL = dict(
+    vocab_size=32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64, feed_forward_proj="gated-gelu"
+)
+PHI_35_MINI = dict(
+    vocab_size=32064,
+    hidden_size=3072,
+    intermediate_size=8192,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    tie_word_embeddings=False,
+)
+# `--scale tiny`: the same script on the CPU in seconds (a smoke test of the script, not a measurement).
+TINY = {
+    "transformer": dict(num_layers=1, num_attention_heads=2, text_embed_dim=64, time_embed_dim=16),
+    "vae": dict(block_out_channels=(8, 8, 8, 8), norm_num_groups=2),
+    "t5": dict(d_model=64, d_kv=32, d_ff=128, num_layers=1, num_heads=2),
+    "llm": dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2
+    ),
+}
+CAPTIONS = [
+    "a red ball rolls across a wooden table",
+    "two dogs run on a beach at sunset",
+    "a blue car drives past a tall building",
+    "a cat jumps onto a green sofa",
+]
+
+
+def write_videos(folder: Path, count: int, num_frames: int, height: int, width: int, fps: int = 8) -> None:
+    """`count` H.264 clips of moving coloured squares at the trained size, with .txt captions (PyAV)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        path = folder / f"clip{i:03d}.mp4"
+        if path.exists():
+            continue
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.height, stream.width, stream.pix_fmt = height, width, "yuv420p"
+            background, colour = rng.integers(30, 220, 3), rng.integers(0, 256, 3)
+            side = min(96, height // 3, width // 3)  # the square's size in pixels
+            for f in range(num_frames):
+                frame = np.empty((height, width, 3), dtype=np.uint8)
+                frame[:] = background
+                x = (f * 8 + i * 37) % (width - side)  # moves right, wraps around
+                frame[height // 3 : height // 3 + side, x : x + side] = colour
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        (folder / f"clip{i:03d}.txt").write_text(CAPTIONS[i % len(CAPTIONS)])
+
+
+def word_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over the words of `texts`, with a chat template (stands in for T5's and Phi's)."""
+    pre = pre_tokenizers.Whitespace()
+    words = sorted({w for text in texts for w, _ in pre.pre_tokenize_str(text)})
+    vocab = {"[PAD]": 0, "[UNK]": 1, "</s>": 2, **{w: i + 3 for i, w in enumerate(words)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]", eos_token="</s>")
+    fast.chat_template = (
+        "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} </s> {% endfor %}"
+        "{% if add_generation_prompt %}<assistant> {% endif %}"
+    )
+    return fast
+
+
+def random_components(device: torch.device, transformer_dtype: torch.dtype, tiny: bool) -> TrainingComponents:
+    """CogVideoX-5B + T5-XXL + Phi-3.5-mini at their true shapes (or `TINY` ones), random weights, built on the
+    device."""
+    shrink = TINY if tiny else {"transformer": {}, "vae": {}, "t5": {}, "llm": {}}
+    branch = LLMBranchConfig.from_file()
+    tokenizer = word_tokenizer(CAPTIONS + [branch.system_prompt, *branch.instructions, "system user assistant"])
+    torch.manual_seed(0)
+    with torch.device(device):
+        transformer = CogVideoXTransformer3DModel(**{**COGVIDEOX_5B_TRANSFORMER, **shrink["transformer"]})
+        transformer = transformer.to(transformer_dtype)
+        vae = AutoencoderKLCogVideoX(**{**COGVIDEOX_5B_VAE, **shrink["vae"]}).to(torch.bfloat16)
+        text_encoder = T5EncoderModel(T5Config(**{**T5_XXL, **shrink["t5"]})).to(torch.bfloat16).eval()
+        llm = Phi3ForCausalLM(Phi3Config(**{**PHI_35_MINI, **shrink["llm"]})).to(torch.bfloat16).eval()
+    return TrainingComponents(
+        tokenizer, text_encoder, tokenizer, llm, vae, transformer, nano_scheduler(), torch.bfloat16, COGVIDEOX_5B
+    )
+
+
+def logged_steps(run: Path) -> list[tuple[int, float, float]]:
+    """(step, loss, seconds since the run's start) of each losses.csv row; [] before the first."""
+    if not (run / "losses.csv").exists():
+        return []
+    with (run / "losses.csv").open() as f:
+        return [(int(r["step"]), float(r["loss"]), float(r["seconds"])) for r in csv.DictReader(f)]
+
+
+def throughput(rows: list[tuple[int, float, float]], samples_per_step: int) -> float | None:
+    """Samples per second from the second logged step of this invocation to its last (the first step includes
+    compilation of kernels and the allocator's warm-up)."""
+    rows = rows[1:]
+    if len(rows) < 2 or rows[-1][2] <= rows[0][2]:
+        return None
+    return samples_per_step * (rows[-1][0] - rows[0][0]) / (rows[-1][2] - rows[0][2])
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", required=True, help="folder for the generated clips (made once)")
+    parser.add_argument("--num-videos", type=int, default=16)
+    parser.add_argument("--scale", default="true", choices=["true", "tiny"], help="tiny: a CPU smoke test")
+    own, rest = parser.parse_known_args(argv)
+    args = parse_args(["dit", "--data", own.videos, "--preset", "cogvideox-5b", "--log-every", "1", *rest])
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    cuda = state.device.type == "cuda"
+    if state.is_main_process:
+        write_videos(Path(own.videos), own.num_videos, args.num_frames * 2, args.height, args.width)
+    state.wait_for_everyone()
+    logged_before = len(logged_steps(Path(args.output_dir)))  # rows of an earlier invocation (a resumed run)
+    start = time.time()
+    components = random_components(state.device, DTYPES[args.transformer_dtype], own.scale == "tiny")
+    built = time.time() - start
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    run = train_on_videos(args, components)  # closes the process group: from here on, the main process alone
+    if state.is_main_process:
+        peaks = json.loads((run / "peak_memory.json").read_text())["peak_allocated_gib_per_process"]
+        rows = logged_steps(run)
+        report = {
+            "command": " ".join(sys.argv),
+            "scale": own.scale,
+            "processes": state.num_processes,
+            "device": torch.cuda.get_device_name() if cuda else "cpu",
+            "peak_allocated_gib_per_gpu": [round(p, 2) if p is not None else None for p in peaks],
+            "samples_per_s": throughput(
+                rows[logged_before:], args.train_batch_size * state.num_processes * args.gradient_accumulation_steps
+            ),
+            "build_seconds": round(built, 1),
+            "losses": {step: loss for step, loss, _ in rows},  # earlier invocations' steps included
+            "torch": torch.__version__,
+        }
+        print(json.dumps(report), flush=True)
+        (run / "benchmark.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
