@@ -247,7 +247,8 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     assert by_criterion["instruction_following"]["chosen_model"] == rows[0]["model_left"]
     assert by_criterion["physics"]["choice"] == "tie" and by_criterion["visual_quality"]["choice"] == "both_bad"
 
-    # Every refusal above logged one line, without a traceback: the two in Compare, the study's, the vote's
+    # Every refusal above logged one line, without a traceback: the two in Compare (the fractional seed by the seed
+    # widget's own type check, the long prompt by the pipeline), the study's, the vote's
     refused = [r for r in caplog.records if r.name == "mimir.app"]
-    assert [r.getMessage().split(" refused: ")[0] for r in refused] == ["generate", "generate", "new_trial", "vote"]
+    assert [r.getMessage().split(" refused: ")[0] for r in refused] == ["seed", "generate", "new_trial", "vote"]
     assert all(r.exc_info is None and "\n" not in r.getMessage() for r in refused), [r.getMessage() for r in refused]
