@@ -359,3 +359,22 @@ def test_generated_files_stay_in_the_app_folder(served):
     served = [Path((video.get("video") or video)["path"]) for video in outputs[:2]]
     assert all(p.is_relative_to(studio.outputs.cache) and p.exists() for p in served), served
     assert app.build_demo(studio).delete_cache == (app.CACHE_SWEEP_SECONDS, 3600)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: tmp, "is a folder"),
+        (lambda tmp: Path("/proc/mimir-votes.csv"), "cannot open the votes file"),
+        (lambda tmp: (tmp / "v.csv").write_bytes(b"\xff\xfe") and tmp / "v.csv", "is not UTF-8 text (byte 0)"),
+    ],
+)
+def test_unusable_votes_path_stops_the_app_at_start(tmp_path, capsys, monkeypatch, make, message):
+    """`python app.py --votes PATH` exits with status 2 and one clear line, before loading any model."""
+    monkeypatch.setattr(app, "load_pipelines", lambda **kw: pytest.fail("loaded the models first"))
+    path = make(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        app.main(["--votes", str(path)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mimir studio: ") and message in err and str(path) in err, err
