@@ -47,7 +47,7 @@ from mimir.presets import StudioPipelines, load_pipelines
 from mimir.study import analysis, trials, votes
 from mimir.study.rate_limit import RateLimit
 from mimir.study.trial_store import TrialStore, TrialStoreError, trial_store_path
-from mimir.study.vote_store import VoteStore, VoteStoreError
+from mimir.study.vote_store import VoteStore, VoteStoreError, votes_frame
 from mimir.video import DISPLAY_UPSCALE, MAX_SEED, save_gif, save_mp4
 from mimir.world.captions import parse_prompt
 
@@ -454,9 +454,9 @@ class Studio:
     @user_errors
     def results(self) -> tuple:
         """Table 2 layout, Bradley-Terry strengths with 95% CI, counts, a BT plot and the CSV for download."""
-        rep = analysis.report(self.votes.read())
-        # A snapshot of whole rows in the output folder: the download never catches a row being written.
+        # One snapshot of whole rows for the tables and the download: they agree, and never catch a row being written.
         snapshot = self.votes.snapshot()
+        rep = analysis.report(votes_frame(snapshot))
         csv_path = None
         if snapshot:
             folder = self._folder()

@@ -66,6 +66,13 @@ def encode_rows(rows: list[dict[str, Any]], header: bool = False) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+def votes_frame(data: bytes) -> pd.DataFrame:
+    """Whole records of a vote file (a `VoteStore.snapshot`) as a DataFrame of strings, texts restored."""
+    if not data:
+        return pd.DataFrame(columns=list(CSV_COLUMNS))
+    return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False).map(restore)
+
+
 class VoteStore:
     """Append-only vote CSV (see the module docstring for the guarantees). Call `open()` at start-up."""
 
@@ -138,10 +145,7 @@ class VoteStore:
 
     def read(self) -> pd.DataFrame:
         """The votes as a DataFrame of strings, texts restored (`votes.restore`)."""
-        data = self.snapshot()
-        if not data:
-            return pd.DataFrame(columns=list(CSV_COLUMNS))
-        return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False).map(restore)
+        return votes_frame(self.snapshot())
 
     # ---- internals ------------------------------------------------------------------------------------------------
 
