@@ -10,6 +10,8 @@ The pipelines are loaded once, in `main()`, never at import.
     python app.py --preset cogvideox-5b --base-model DIR --llm DIR --mimir-weights PATH   # local copies
 
 Named API endpoints (scriptable with `gradio_client`): /generate, /random_seed, /tokens, /new_trial, /vote, /results.
+Every endpoint checks its own arguments before anything runs: their count (`StudioBlocks`) and each value's type
+(the checked widgets below); a refusal names the parameter, the value and the rule.
 """
 
 from __future__ import annotations
@@ -20,24 +22,33 @@ import gc
 import hashlib
 import html
 import logging
+import math
 import os
 import random
-import tempfile
+import re
+import signal
+import sys
 import traceback
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import gradio as gr
 import torch
+from gradio.context import LocalContext
+from starlette.middleware import Middleware
 
 import mimir
 from mimir import tokens
 from mimir.bench import score_video
-from mimir.generation import GenerationResult, GenerationSettings, StepProgress, compare
+from mimir.generation import GenerationCancelled, GenerationResult, GenerationSettings, StepProgress, compare
+from mimir.outputs import MAX_AGE_SECONDS, OutputFolder
 from mimir.presets import StudioPipelines, load_pipelines
 from mimir.study import analysis, trials, votes
+from mimir.study.rate_limit import RateLimit
+from mimir.study.trial_store import TrialStore, TrialStoreError, trial_store_path
+from mimir.study.vote_store import VoteStore, VoteStoreError, votes_frame
 from mimir.video import DISPLAY_UPSCALE, MAX_SEED, save_gif, save_mp4
 from mimir.world.captions import parse_prompt
 
@@ -60,6 +71,16 @@ GUIDANCE_RANGE = (1.0, 20.0)
 MAX_UI_STEPS = 100
 # Every event that runs a model joins this concurrency group of size 1: one generation at a time, whichever tab.
 MODEL_QUEUE = "model"
+# Requests waiting in the queue at most; beyond it Gradio answers "queue is full" at once, so a burst of jobs cannot
+# pile up hours of work. Gradio counts every event (votes too) against one bound, so it leaves room for a burst of
+# votes beside waiting generations (our choice: 50 voters at once, plus a few generations).
+MAX_QUEUE_SIZE = 64
+# Votes per session and minute: a real voter needs a generation and two clips per vote, so this is never reached by
+# hand (our choice; --votes-per-minute changes it).
+VOTE_RATE = (12, 60.0)
+ANALYTICS_EVERY = 100  # events between two rebuilds of Gradio's usage summary (see `queued`)
+# Gradio's own copies of served files (its cache) are swept as often and kept as long as the app's folder.
+CACHE_SWEEP_SECONDS = 600
 # Progress labels of a blind trial: by generation order only, since naming the model (or its side) would unblind it.
 TRIAL_PROGRESS_LABELS = {"cogvideox": "video 1 of 2", "mimir": "video 2 of 2"}
 
@@ -87,19 +108,39 @@ def user_errors(fn: Callable) -> Callable:
             logger.warning("%s refused: %s [%s:%d]", fn.__name__, err, Path(origin.filename).name, origin.lineno)
             # gr.Error renders HTML: escape the quoted input (a prompt may hold "<"), keep the quotes readable.
             raise gr.Error(html.escape(str(err), quote=False), title="Input refused", print_exception=False) from None
+        except GenerationCancelled:
+            # The client cancelled or went away: nobody reads this answer; the slot is free for the next request.
+            logger.info("%s stopped: its request was cancelled or its client disconnected", fn.__name__)
+            raise gr.Error("Cancelled.", print_exception=False) from None
         except (torch.OutOfMemoryError, MemoryError):
-            # Free what the failed call held so the next request can run; the app keeps serving.
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            _free_memory()
             logger.error("%s ran out of memory", fn.__name__)
             raise gr.Error(
                 "Out of memory while generating. Try fewer frames, a smaller size or fewer steps, "
                 "or start the app with --memory model_offload.",
                 print_exception=False,
             ) from None
+        except Exception as err:
+            # A fault of the app or the model, not of the input: logged with its traceback, shown to the user in
+            # words (never Gradio's bare "error"), and the app keeps serving the next request.
+            _free_memory()
+            logger.exception("%s failed", fn.__name__)
+            message = html.escape(f"{type(err).__name__}: {err}"[:300], quote=False)
+            raise gr.Error(f"{fn.__name__} failed: {message}. Please try again.", print_exception=False) from None
 
     return wrapper
+
+
+def _free_memory() -> None:
+    """Free what a failed call held so the next request can run."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _refuse(name: str, message: str) -> gr.Error:
+    logger.warning("%s refused: %s", name, message)
+    return gr.Error(html.escape(f"{name}: {message}", quote=False), title="Input refused", print_exception=False)
 
 
 def _refused_quietly(component: gr.components.Component, preprocess: Callable, payload: Any) -> Any:
@@ -108,27 +149,78 @@ def _refused_quietly(component: gr.components.Component, preprocess: Callable, p
     try:
         return preprocess(payload)
     except gr.Error as err:
-        logger.warning("%s refused: %s", component.label, err.message)
-        raise gr.Error(f"{component.label}: {err.message}", title="Input refused", print_exception=False) from None
+        raise _refuse(component.label, err.message) from None
+
+
+def _check_number(name: str, payload: Any, whole: bool) -> None:
+    """The raw JSON value of a number widget: a number, finite, and (`whole`) sent as an integer. Gradio would pass
+    `true`, "abc" or NaN on to the app, and a float seed would be rounded somewhere down the line."""
+    if isinstance(payload, bool) or not isinstance(payload, (int, float)):
+        raise _refuse(name, f"{payload!r} is not a number")
+    if not math.isfinite(payload):
+        raise _refuse(name, f"{payload!r} is not a finite number")
+    if whole and not isinstance(payload, int):
+        raise _refuse(name, f"{name}={payload!r} must be a whole number, sent as an integer")
+
+
+class Textbox(gr.Textbox):
+    """gr.Textbox (same page component) that takes text only: a JSON list, a number or null is refused, not turned
+    into its string; so is a lone surrogate, which no file or tokenizer can encode."""
+
+    def get_block_name(self) -> str:
+        return "textbox"
+
+    def preprocess(self, payload: Any) -> Any:
+        if not isinstance(payload, str):
+            raise _refuse(self.label, f"{payload!r} is not text")
+        try:
+            payload.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise _refuse(self.label, f"character {err.start} is a lone surrogate, not text") from None
+        return super().preprocess(payload)
+
+
+class Number(gr.Number):
+    """gr.Number (same page component) for whole numbers (seeds): anything but a JSON integer is refused."""
+
+    def get_block_name(self) -> str:
+        return "number"
+
+    def preprocess(self, payload: Any) -> Any:
+        _check_number(self.label, payload, whole=True)
+        return _refused_quietly(self, super().preprocess, payload)
 
 
 class Slider(gr.Slider):
-    """gr.Slider (same page component) whose range check refuses like every other input."""
+    """gr.Slider (same page component) whose type and range checks refuse like every other input."""
+
+    whole = False
 
     def get_block_name(self) -> str:
         return "slider"
 
-    def preprocess(self, payload: float) -> float:
+    def preprocess(self, payload: Any) -> Any:
+        _check_number(self.label, payload, whole=self.whole)
         return _refused_quietly(self, super().preprocess, payload)
 
 
+class IntSlider(Slider):
+    """A Slider of whole numbers (steps, K): integers only."""
+
+    whole = True
+
+
 class Dropdown(gr.Dropdown):
-    """gr.Dropdown (same page component) whose choice check refuses like every other input."""
+    """gr.Dropdown (same page component) whose choice check refuses like every other input; the value must have the
+    choices' own type (9, not 9.0, "9" or true)."""
 
     def get_block_name(self) -> str:
         return "dropdown"
 
     def preprocess(self, payload: Any) -> Any:
+        values = [value for _, value in self.choices]
+        if not any(type(payload) is type(value) and payload == value for value in values):
+            raise _refuse(self.label, f"Value: {payload!r} is not in the list of choices: {values}")
         return _refused_quietly(self, super().preprocess, payload)
 
 
@@ -139,7 +231,46 @@ class Radio(gr.Radio):
         return "radio"
 
     def preprocess(self, payload: Any) -> Any:
+        if payload is not None and not isinstance(payload, str):
+            raise _refuse(self.label, f"{payload!r} is not one of the choices")
         return _refused_quietly(self, super().preprocess, payload)
+
+
+class StudioBlocks(gr.Blocks):
+    """gr.Blocks whose endpoints take exactly their number of arguments (Gradio ignores extra ones and answers too
+    few with an error the client never sees)."""
+
+    def validate_inputs(self, block_fn: Any, inputs: list[Any]) -> None:
+        expected = block_fn.inputs
+        if len(inputs) != len(expected):
+            name = f"/{block_fn.api_name}" if block_fn.api_name else block_fn.name
+            labels = ", ".join(str(getattr(c, "label", None) or type(c).__name__) for c in expected)
+            raise _refuse(name, f"takes {len(expected)} arguments ({labels}), got {len(inputs)}")
+
+
+class TrialFileTracker:
+    """ASGI middleware: tells the trial store each time a trial's video file is sent (HTTP 200 or 206), which is what
+    the server-side "watched both" rule counts (mimir/study/trial_store.py). The file name carries the trial id."""
+
+    PATTERN = re.compile(r"/trial-([0-9a-f]{16})-([AB])\.mp4$")
+
+    def __init__(self, app: Any, on_fetch: Callable[[str, str], None]) -> None:
+        self.app = app
+        self.on_fetch = on_fetch
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        get = scope["type"] == "http" and scope.get("method") == "GET"  # a HEAD request sends no video
+        match = self.PATTERN.search(scope.get("path", "")) if get else None
+        if match is None:
+            return await self.app(scope, receive, send)
+
+        async def tracked_send(message: dict) -> None:
+            if message["type"] == "http.response.start" and message["status"] in (200, 206):
+                # A small SQLite write, off the event loop so a busy trial file never stalls other requests.
+                await anyio.to_thread.run_sync(self.on_fetch, match[1], match[2])
+            await send(message)
+
+        return await self.app(scope, receive, tracked_send)
 
 
 class Studio:
@@ -152,12 +283,19 @@ class Studio:
         study_prompts: str | Path | None = None,
         out_dir: str | Path | None = None,
         study_seed: int | None = None,
+        trials_path: str | Path | None = None,
+        vote_rate: tuple[int, float] = VOTE_RATE,
+        max_output_bytes: int | None = None,
     ) -> None:
+        """Opens the vote file and the trial file first: VoteStoreError / TrialStoreError say why they cannot be used
+        (the app must not start and then fail every vote)."""
         self.pipes = pipes
-        self.votes = votes.VoteStore(votes_path)
+        self.votes = VoteStore(votes_path).open()
+        self.trial_store = TrialStore(trials_path or trial_store_path(votes_path)).open()
         self.trials = trials.TrialFactory(trials.load_study_prompts(study_prompts), seed=study_seed, max_seed=MAX_SEED)
-        self.registry = trials.TrialRegistry()
-        self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="mimir-studio-"))
+        self.vote_limit = RateLimit(*vote_rate, what="votes")
+        self.outputs = OutputFolder(out_dir, **({} if max_output_bytes is None else {"max_bytes": max_output_bytes}))
+        self.out_dir = self.outputs.root
         self.app_version = mimir.__version__
 
     # ---- helpers ---------------------------------------------------------------------------------------------------
@@ -174,8 +312,9 @@ class Studio:
         return text
 
     def _folder(self) -> Path:
-        """A new folder for one event's files; created by the first file written, so a refused input leaves none."""
-        return self.out_dir / uuid.uuid4().hex[:12]
+        """A new folder for one event's files (a random name under the app's one output folder, after sweeping old
+        ones); created by the first file written, so a refused input leaves none."""
+        return self.outputs.new_folder()
 
     def _save(self, frames: Any, stem: str) -> tuple[str, str]:
         folder = self._folder()
@@ -212,7 +351,7 @@ class Studio:
             num_inference_steps=_as_int("num_inference_steps", num_inference_steps),
             guidance_scale=_as_float("guidance_scale", guidance_scale),
         )
-        results = _run_compare(self.pipes, settings, _step_progress(progress, votes.MODEL_LABELS))
+        results = _run_compare(self.pipes, settings, _step_progress(progress, votes.MODEL_LABELS, _request_alive()))
         spec = _parse_prompt(settings.prompt) if self.pipes.preset == "nano" else None
         out: dict[str, Any] = {}
         for model, res in results.items():
@@ -236,6 +375,13 @@ class Studio:
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple:
         """Fig. 7 a-d for the user's prompts. Returns 4 plotly figures, the value-range table, volatility, answers."""
+        alive = _request_alive()
+
+        def report(fraction: float, stage: str) -> None:
+            if not alive():
+                raise GenerationCancelled(stage)
+            progress(fraction, desc=stage)
+
         space = tokens.token_space(
             self.pipes.mimir,
             (prompts_text or "").splitlines(),
@@ -243,7 +389,7 @@ class Studio:
             k=_as_int("K", k),
             perplexity=_as_float("perplexity", perplexity),
             seed=_as_int("seed", seed),
-            progress=lambda fraction, stage: progress(fraction, desc=stage),
+            progress=report,
         )
         figs = [tokens.figure(space.panels[key]) for key in "abcd"]
         answers = "\n".join(f"{i + 1}. {a}" for i, a in enumerate(space.answers)) or "(no answers)"
@@ -264,10 +410,11 @@ class Studio:
             self.pipes,
             self._folder(),
             run=_run_compare,
-            progress=_step_progress(progress, TRIAL_PROGRESS_LABELS),
+            progress=_step_progress(progress, TRIAL_PROGRESS_LABELS, _request_alive()),
         )
-        self.registry.add(trial)
         seconds = trial.settings["num_frames"] / made.fps
+        # The server's "watched both" rule: both files fetched, or the time it takes to play both clips in turn.
+        self.trial_store.add(trial, watch_seconds=2 * seconds)
         status = f"Play both videos to the end ({seconds:.1f} s each, {made.fps} fps), then vote on each criterion."
         return (
             trial.trial_id,
@@ -290,14 +437,17 @@ class Studio:
         visual_quality: str | None,
         request: gr.Request,
     ) -> tuple:
-        """Record one ballot (three criteria), then reveal which model was which. Returns (reveal, button update)."""
-        trial = self.registry.get(trial_id)
-        if trial.voted:
-            raise ValueError(f"trial {trial_id!r} already has a vote: start a new trial")
+        """Record one ballot (three criteria), then reveal which model was which. Returns (reveal, button update).
+
+        Accepted only for an open trial whose videos were watched (the trial store's rule), once per trial (the vote
+        file's rule) and within the session's vote rate; a refused vote writes nothing and uses no rate."""
+        trial = self.trial_store.get(trial_id)
         ballot = {"instruction_following": instruction_following, "physics": physics, "visual_quality": visual_quality}
-        rows = votes.vote_rows(trial, ballot, session_id=_session_id(request), app_version=self.app_version)
-        self.votes.append(rows)  # vote_rows checked the whole ballot first: nothing is written on bad input
-        trial.voted = True
+        session = _session_id(request)
+        rows = votes.vote_rows(trial, ballot, session_id=session, app_version=self.app_version)
+        self.trial_store.check_watched(trial.trial_id)
+        with self.vote_limit.take(session):
+            self.votes.append(rows)  # vote_rows checked the whole ballot first: nothing is written on bad input
         return f"**Thanks, vote recorded.** {trial.reveal()}", gr.update(interactive=False)
 
     # ---- Results tab -----------------------------------------------------------------------------------------------
@@ -305,8 +455,15 @@ class Studio:
     @user_errors
     def results(self) -> tuple:
         """Table 2 layout, Bradley-Terry strengths with 95% CI, counts, a BT plot and the CSV for download."""
-        rep = analysis.report(self.votes.read())
-        csv_path = str(self.votes.path) if self.votes.path.exists() else None
+        # One snapshot of whole rows for the tables and the download: they agree, and never catch a row being written.
+        snapshot = self.votes.snapshot()
+        rep = analysis.report(votes_frame(snapshot))
+        csv_path = None
+        if snapshot:
+            folder = self._folder()
+            folder.mkdir(parents=True)
+            csv_path = str(folder / "votes.csv")
+            Path(csv_path).write_bytes(snapshot)
         summary = f"**{rep.n_votes} votes** from **{rep.n_trials} trials** in `{self.votes.path}`.  \n" + " ".join(
             rep.notes
         )
@@ -324,13 +481,40 @@ def _run_compare(
     return compare(pipes, settings, progress)
 
 
-def _step_progress(progress: gr.Progress, labels: dict[str, str]) -> StepProgress:
-    """One bar per generation, labelled with the model (or a neutral label) and its step: "Mimir 12/20"."""
+def _step_progress(
+    progress: gr.Progress, labels: dict[str, str], alive: Callable[[], bool] = lambda: True
+) -> StepProgress:
+    """One bar per generation, labelled with the model (or a neutral label) and its step: "Mimir 12/20". Stops the
+    generation between two steps once its request is no longer `alive`."""
 
     def report(model: str, step: int, total: int) -> None:
+        if not alive():
+            raise GenerationCancelled(f"{model} step {step}/{total}")
         progress(step / total, desc=f"{labels[model]} {step}/{total}")
 
     return report
+
+
+def _request_alive() -> Callable[[], bool]:
+    """Whether the queued request this worker thread serves is still wanted.
+
+    Gradio cancels a request (its /cancel route, or a client that disconnects) by dropping its event from the queue's
+    active jobs or marking it not alive, but cannot stop the thread that runs it: without this check a cancelled
+    generation would run on, beside the next one. Outside a queued request (direct calls, tests) it is always alive.
+    """
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or event_id is None:
+        return lambda: True
+
+    def alive() -> bool:
+        for job in list(queue.active_jobs):
+            for event in job or ():
+                if event._id == event_id:
+                    return event.alive
+        return False
+
+    return alive
 
 
 def _as_int(name: str, value: Any) -> int:
@@ -403,30 +587,37 @@ def build_demo(studio: Studio) -> gr.Blocks:
     examples = load_examples()
     choices = [(label, value) for value, label in votes.CHOICE_LABELS.items()]
     # The limit is stated where the prompt is typed: a longer prompt is refused (check_inputs), never cut.
-    prompt_limit = f"at most {supported.max_prompt_tokens} tokens; a longer prompt is refused, never cut"
+    prompt_limit = (
+        f"at most {supported.max_prompt_tokens} tokens; a longer prompt is refused, never cut "
+        f"(and at most {supported.max_prompt_chars} characters, checked first)"
+    )
     # Model events: one queue slot for all of them. Progress and errors show in one status line per tab, so a
     # refused input neither clears earlier results nor badges every output box with "Error".
     model_event = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1}
 
-    with gr.Blocks(title="Mimir Studio") as demo:
+    # Gradio keeps its own copy of every served file, in the folder its components read from GRADIO_TEMP_DIR when
+    # they are built: point it into the app's folder, so those copies are swept with it (and by delete_cache) and
+    # removed with it on shutdown, even when the server thread is cut short.
+    os.environ["GRADIO_TEMP_DIR"] = str(studio.outputs.cache)
+    with StudioBlocks(title="Mimir Studio", delete_cache=(CACHE_SWEEP_SECONDS, int(MAX_AGE_SECONDS))) as demo:
         gr.Markdown(studio.header_markdown(), elem_id="header")
 
         with gr.Tab("Compare", id="compare"):
             with gr.Row():
                 with gr.Column(scale=2):
-                    prompt = gr.Textbox(
+                    prompt = Textbox(
                         label="prompt",
                         info=prompt_limit,
                         lines=2,
                         value=next(iter(examples.values()), [""])[0],
                         elem_id="prompt",
                     )
-                    negative_prompt = gr.Textbox(label="negative_prompt", info=prompt_limit, lines=1)
+                    negative_prompt = Textbox(label="negative_prompt", info=prompt_limit, lines=1)
                 with gr.Column(scale=1):
                     with gr.Row():
                         # No min/max and no precision: the app's own check names the parameter and refuses 1.5
                         # (precision=0 would round it to 2 before the app sees it).
-                        seed = gr.Number(label=f"seed (0..{MAX_SEED})", value=0, elem_id="seed")
+                        seed = Number(label="seed", info=f"a whole number in 0..{MAX_SEED}", value=0, elem_id="seed")
                         random_seed = gr.Button("random seed", size="sm", elem_id="random-seed")
                     used_seed = gr.Number(label="used seed", interactive=False, precision=0, elem_id="used-seed")
             with gr.Accordion("settings", open=False):
@@ -435,9 +626,9 @@ def build_demo(studio: Studio) -> gr.Blocks:
                     height = Dropdown(list(supported.height), value=d["height"], label="height")
                     width = Dropdown(list(supported.width), value=d["width"], label="width")
                 with gr.Row():
-                    steps = Slider(
-                        steps_lo,
-                        min(steps_hi, MAX_UI_STEPS),
+                    steps = IntSlider(
+                        minimum=steps_lo,
+                        maximum=min(steps_hi, MAX_UI_STEPS),
                         value=d["num_inference_steps"],
                         step=1,
                         label="num_inference_steps",
@@ -464,17 +655,17 @@ def build_demo(studio: Studio) -> gr.Blocks:
                 "fused condition. Hover a point for its token, source and norm; click a legend entry to hide a source."
             )
             with gr.Row():
-                token_prompts = gr.Textbox(
+                token_prompts = Textbox(
                     label="prompts for (a), (c), (d) — one per line",
-                    info=f"each {prompt_limit}",
+                    info=f"at most {tokens.MAX_PROMPTS} prompts; each {prompt_limit}",
                     lines=4,
                     value="\n".join([p[0] for p in list(examples.values())[:4]]),
                 )
                 with gr.Column():
-                    answer_prompt = gr.Textbox(label="prompt for (b) — empty: the first prompt", info=prompt_limit)
-                    k = Slider(*tokens.K_RANGE, value=4, step=1, label="K answer samples (b)", elem_id="tokens-k")
+                    answer_prompt = Textbox(label="prompt for (b) — empty: the first prompt", info=prompt_limit)
+                    k = IntSlider(*tokens.K_RANGE, value=4, step=1, label="K answer samples (b)", elem_id="tokens-k")
                     perplexity = Slider(*tokens.PERPLEXITY_RANGE, value=10, step=1, label="t-SNE perplexity")
-                    token_seed = gr.Number(label="answer sampling seed", value=0, elem_id="token-seed")
+                    token_seed = Number(label="answer sampling seed", value=0, elem_id="token-seed")
             tokens_btn = gr.Button("Compute token space", variant="primary", elem_id="tokens-run")
             tokens_status = gr.Markdown(elem_id="tokens-status", elem_classes="status-line")
             with gr.Row():
@@ -489,15 +680,16 @@ def build_demo(studio: Studio) -> gr.Blocks:
         with gr.Tab("User study", id="study"):
             gr.Markdown(
                 "Blind pairwise study (paper Table 2). The same prompt and seed through both models; which is "
-                "A and which is B is random per trial. Play **both videos to the end** to unlock the vote."
+                "A and which is B is random per trial. Play **both videos to the end** to unlock the vote: the server "
+                "counts a vote once both videos were loaded, or after the time it takes to play both."
             )
             with gr.Row():
-                own_prompt = gr.Textbox(
+                own_prompt = Textbox(
                     label="your own prompt (empty: the study list)", info=prompt_limit, scale=3, elem_id="own-prompt"
                 )
                 trial_btn = gr.Button("New trial", variant="primary", elem_id="new-trial", scale=1)
             with gr.Row():
-                trial_id = gr.Textbox(label="trial id", interactive=False, elem_id="trial-id")
+                trial_id = Textbox(label="trial id", interactive=False, elem_id="trial-id")
                 trial_prompt = gr.Textbox(label="prompt", interactive=False)
                 trial_seed = gr.Number(label="seed", interactive=False, precision=0)
             trial_status = gr.Markdown(elem_id="trial-status", elem_classes="status-line")
@@ -571,12 +763,15 @@ def build_demo(studio: Studio) -> gr.Blocks:
                 queue=False,
                 api_visibility="private",
             )
+        # Votes never wait for each other or for a generation: a vote is milliseconds of file work (the vote file
+        # serialises the writes), so they run at once; the per-session rate limit bounds them instead.
         vote_btn.click(
             studio.vote,
             inputs=[trial_id, v_if, v_ph, v_vq],
             outputs=[reveal, vote_btn],
             api_name="vote",
             show_progress_on=reveal,
+            concurrency_limit=None,
         )
 
         results_outputs = [summary, table2, bt, counts, bt_plot, csv_file]
@@ -612,13 +807,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--votes", default=env("MIMIR_VOTES", str(votes.DEFAULT_VOTES)), help="vote CSV (appended)")
     parser.add_argument("--study-prompts", default=env("MIMIR_STUDY_PROMPTS"), help="study prompt list, one per line")
+    parser.add_argument(
+        "--votes-per-minute",
+        type=int,
+        default=int(env("MIMIR_VOTES_PER_MINUTE", str(VOTE_RATE[0]))),
+        help="votes one session may cast per minute (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        default=env("MIMIR_OUT_DIR"),
+        help="the app's folder of generated files (default: a new mimir-studio-* folder in the temp folder); "
+        "removed on shutdown",
+    )
     parser.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"))
     return parser.parse_args(argv)
 
 
-def create_app(args: argparse.Namespace) -> gr.Blocks:
-    """Load the pipelines (once) and build the queued Blocks app; used by main() and the tests."""
+def create_app(args: argparse.Namespace) -> tuple[gr.Blocks, Studio]:
+    """Check the vote and trial files, load the pipelines (once) and build the queued Blocks app; used by main() and
+    the tests. The files are checked first: a bad --votes path fails in a second, not after loading the models."""
+    VoteStore(args.votes).open()
+    TrialStore(trial_store_path(args.votes)).open()
     pipes = load_pipelines(
         preset=args.preset,
         mimir_weights=args.mimir_weights,
@@ -626,19 +836,59 @@ def create_app(args: argparse.Namespace) -> gr.Blocks:
         base_model=args.base_model,
         llm=args.llm,
     )
-    studio = Studio(pipes, votes_path=args.votes, study_prompts=args.study_prompts)
-    return build_demo(studio).queue()
+    studio = Studio(
+        pipes,
+        votes_path=args.votes,
+        study_prompts=args.study_prompts,
+        out_dir=args.out_dir,
+        vote_rate=(args.votes_per_minute, 60.0),
+    )
+    return queued(build_demo(studio)), studio
 
 
-def launch_kwargs() -> dict[str, Any]:
-    return {"css_paths": [CSS_PATH] if CSS_PATH.exists() else None}
+def queued(demo: gr.Blocks) -> gr.Blocks:
+    """The app's queue: bounded, so a burst of jobs is refused at once ("queue is full") instead of waiting hours."""
+    # Gradio rebuilds its usage summary (a pandas table of up to 10 000 past events) after every event by default:
+    # work that grows with every request served and halved the vote rate by the 1000th vote. Every 100 events is
+    # plenty for its monitoring page. The queue reads the setting when it is created, here.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(ANALYTICS_EVERY))
+    return demo.queue(max_size=MAX_QUEUE_SIZE)
+
+
+def launch_kwargs(studio: Studio) -> dict[str, Any]:
+    tracker = Middleware(TrialFileTracker, on_fetch=studio.trial_store.mark_fetched)
+    return {
+        "css_paths": [CSS_PATH] if CSS_PATH.exists() else None,
+        "app_kwargs": {"middleware": [tracker]},
+        "allowed_paths": [str(studio.outputs.root)],  # an --out-dir outside the temp folder must still be served
+    }
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    # Gradio's launch loop closes the server on KeyboardInterrupt (and its shutdown removes its cached files); a
+    # plain SIGTERM (docker stop, a Space restart) would end the process without either.
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    demo = create_app(args)
-    demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    try:
+        demo, studio = create_app(args)
+    except (VoteStoreError, TrialStoreError) as err:
+        print(f"mimir studio: {err}", file=sys.stderr)
+        sys.exit(2)
+    serve(demo, studio, args.host, args.port)
+
+
+def serve(demo: gr.Blocks, studio: Studio, host: str, port: int) -> None:
+    """Serve until Ctrl-C or SIGTERM, then remove the output folder (Gradio removes its cached copies itself)."""
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        demo.launch(server_name=host, server_port=port, **launch_kwargs(studio))
+    finally:
+        studio.outputs.remove_all()
+        logger.info("removed the output folder %s", studio.outputs.root)
 
 
 if __name__ == "__main__":

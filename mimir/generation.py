@@ -14,8 +14,15 @@ from .presets import StudioPipelines
 from .video import check_seed, make_generator, to_uint8
 
 
-# (model, step, total): called after each denoising step, e.g. to drive a progress bar labelled "Mimir 12/20".
+# (model, step, total): called after each denoising step, e.g. to drive a progress bar labelled "Mimir 12/20". It may
+# raise GenerationCancelled to stop the generation there (diffusers' callback_on_step_end runs it between steps).
 StepProgress = Callable[[str, int, int], None]
+
+
+class GenerationCancelled(RuntimeError):
+    """Raised by a progress callback when nobody waits for the result any more (the request was cancelled)."""
+
+
 RSS_SAMPLE_SECONDS = 0.005
 
 

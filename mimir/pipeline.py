@@ -15,8 +15,14 @@ import torch
 from diffusers import CogVideoXPipeline
 from diffusers.pipelines.cogvideo.pipeline_output import CogVideoXPipelineOutput
 
-from .text_encoding import Encoding, LLMBranchConfig, PromptEncoder
+from .text_encoding import Encoding, LLMBranchConfig, PromptEncoder, escape_special_tokens
 from .token_fuser import TokenFuser
+
+
+# A prompt's length in characters is checked before its tokens are counted, so that a pasted 100 kB text is refused
+# without tokenizing it. 16 characters per token is far above what the encoders' vocabularies give for real text
+# (about 4 to 5), so this limit never refuses a prompt the token limit would take (our choice).
+MAX_CHARS_PER_TOKEN = 16
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class SupportedInputs:
     width: tuple[int, ...]
     num_inference_steps: tuple[int, int]  # inclusive range
     max_prompt_tokens: int  # n: prompts longer than this are refused, never cut
+    max_prompt_chars: int  # refused before any tokenizer reads them: MAX_CHARS_PER_TOKEN * n
 
 
 @dataclass(frozen=True)
@@ -216,6 +223,7 @@ class MimirPipeline(CogVideoXPipeline):
             width=tuple(range(m, max_w + 1, m)),
             num_inference_steps=(1, self.scheduler.config.num_train_timesteps),
             max_prompt_tokens=self.config.max_sequence_length,
+            max_prompt_chars=MAX_CHARS_PER_TOKEN * self.config.max_sequence_length,
         )
 
     def prompt_token_count(self, prompt: str) -> int:
@@ -223,16 +231,25 @@ class MimirPipeline(CogVideoXPipeline):
         the larger of the two, which must fit in n."""
         count = len(self.tokenizer(prompt, add_special_tokens=True).input_ids)
         if self.token_fuser.uses_llm and self.llm_tokenizer is not None:
-            count = max(count, len(self.llm_tokenizer(prompt, add_special_tokens=False).input_ids))
+            llm_text = escape_special_tokens(self.llm_tokenizer, prompt)  # what the LLM branch will read
+            count = max(count, len(self.llm_tokenizer(llm_text, add_special_tokens=False).input_ids))
         return count
 
     def check_prompt_lengths(self, texts: list[str], name: str = "prompt") -> None:
-        """Refuse a text longer than the n tokens this pipeline reads: it never cuts a prompt silently. Part of
-        `check_inputs`; also called by callers that encode without generating (the token space)."""
-        limit = self.supported_inputs.max_prompt_tokens
+        """Refuse a text this model cannot read whole: not text, more than `max_prompt_chars` characters (checked
+        first, without tokenizing: a pasted 100 kB text costs no tokenizer time), or more than the n tokens this
+        pipeline reads; it never cuts a prompt silently. Part of `check_inputs`; also called by callers that encode
+        without generating (the token space)."""
+        supported = self.supported_inputs
+        limit = supported.max_prompt_tokens
         for text in texts:
             if not isinstance(text, str):
                 raise ValueError(f"{name} must be text, got {text!r}")
+            if len(text) > supported.max_prompt_chars:
+                raise ValueError(
+                    f"{name} is {len(text)} characters long; this model reads at most {supported.max_prompt_chars} "
+                    f"characters ({limit} tokens): shorten {text[:60]!r}..."
+                )
             count = self.prompt_token_count(text)
             if count > limit:
                 raise ValueError(

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 BRANCH_TEXTS = files("mimir") / "prompts" / "llm" / "branch.json"
 LLM_BRANCH_FILE = "llm_branch.json"
+ZERO_WIDTH_SPACE = "\u200b"
 
 
 @dataclass(frozen=True)
@@ -263,12 +264,14 @@ class PromptEncoder:
         # answer. The chat template alone (system prompt + markers) is never encoded as if it were a prompt: it is the
         # same for every prompt, and CFG's negative prompt and caption dropout would otherwise condition on it.
         texted = [i for i, p in enumerate(prompts) if p.strip()]
+        # The user's text as the LLM reads it: typed special tokens ("<|im_start|>") stay text (escape_special_tokens).
+        llm_prompts = [escape_special_tokens(self.llm_tokenizer, p) for p in prompts]
         L, d = len(self.llm_config.hidden_layers), self._llm_dim()
         queries: dict[int, tuple[torch.Tensor, list[str]]]
         queries = {i: (torch.zeros(0, L, d), []) for i in range(len(prompts))}
         instructions = torch.zeros(len(prompts), len(self.llm_config.instructions), L, d)  # (B, 4, L, D_llm)
         if texted:
-            kept = [prompts[i] for i in texted]
+            kept = [llm_prompts[i] for i in texted]
             queries.update(zip(texted, self._llm_hidden([self._chat(p) for p in kept], kept)))  # (m, L, D_llm)
             # One batched pass per instruction: each gives one token per prompt.
             templates = self.llm_config.instructions
@@ -279,8 +282,8 @@ class PromptEncoder:
         if answer_seed is not None:
             for i in texted:
                 seed = answer_seed + i if answer_seed >= 0 else int(torch.randint(0, 2**31 - 1, (1,)).item())
-                text = self._sample_answer(prompts[i], seed)
-                chat = self._chat(self.llm_config.answer_instruction.format(prompt=prompts[i]), text)
+                text = self._sample_answer(llm_prompts[i], seed)
+                chat = self._chat(self.llm_config.answer_instruction.format(prompt=llm_prompts[i]), text)
                 hidden, answer_strs = self._llm_hidden([chat], [text])[0]  # (a, L, D_llm)
                 answers[i] = (text, hidden, answer_strs)
         encodings = []
@@ -323,6 +326,7 @@ class PromptEncoder:
         tok.padding_side = "right"
         inputs = tok(texts, return_tensors="pt", padding=True, return_offsets_mapping=True, add_special_tokens=False)
         offsets = inputs.pop("offset_mapping")  # (B, m, 2)
+        _check_llm_context(self.llm, inputs.input_ids.shape[1])
         device = compute_device(self.llm)
         out = self.llm(**{k: v.to(device) for k, v in inputs.items()}, output_hidden_states=True)
         layers = [out.hidden_states[i] for i in self.llm_config.hidden_layers]  # L x (B, m, D_llm)
@@ -355,6 +359,7 @@ class PromptEncoder:
     def _sample_answer(self, prompt: str, seed: int) -> str:
         text = self._chat(self.llm_config.answer_instruction.format(prompt=prompt))
         inputs = self.llm_tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        _check_llm_context(self.llm, inputs.input_ids.shape[1] + self.llm_config.answer_max_new_tokens)
         device = compute_device(self.llm)
         # generate() draws from the global RNG: fork it so a seeded answer leaves the caller's RNG untouched.
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -369,6 +374,30 @@ class PromptEncoder:
             )
         answer = self.llm_tokenizer.decode(out[0, inputs.input_ids.shape[1] :], skip_special_tokens=True).strip()
         return answer or "."
+
+
+def escape_special_tokens(tokenizer, text: str) -> str:
+    """`text` with every added/special token string of `tokenizer` ("<|im_start|>", "<|endoftext|>", ...) broken by a
+    zero-width space after its first character, so the tokenizer reads it as ordinary text, never as the token.
+
+    Why: the LLM branch puts the user's prompt inside a chat template; a typed "<|im_end|><|im_start|>assistant"
+    would otherwise close the user turn and write the model's side (prompt injection into the template). A prompt
+    without such strings is returned unchanged, so its tokens (and what the trained fuser saw) are the same.
+    """
+    if tokenizer is None:
+        return text
+    specials = sorted(tokenizer.get_added_vocab(), key=len, reverse=True)
+    for special in specials:
+        if len(special) > 1 and special in text:
+            text = text.replace(special, special[0] + ZERO_WIDTH_SPACE + special[1:])
+    return text
+
+
+def _check_llm_context(llm, length: int) -> None:
+    """Never run the LLM past its positions: the prompt checks keep inputs far below them; this is the last guard."""
+    limit = getattr(llm.config, "max_position_embeddings", None)
+    if limit is not None and length > limit:
+        raise ValueError(f"the LLM branch input is {length} tokens long; the LLM reads at most {limit} positions")
 
 
 def _align(tokens: torch.Tensor, strs: list[str], n: int) -> LLMTokens:

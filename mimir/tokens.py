@@ -36,6 +36,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from .text_encoding import EncoderTokens
+from .video import check_seed
 
 
 if TYPE_CHECKING:  # an annotation only: mimir.pipeline (diffusers) takes 6.8 s to import, `tokens --help` 2.8 s
@@ -299,6 +300,7 @@ def token_space(
     prompts = check_prompts(prompts)
     k = check_k(k)
     check_perplexity(perplexity, 10**9)  # range check before any encoding
+    seed = check_seed(seed)  # before the minutes of encoding and sampling, not after them
     answer_prompt = (answer_prompt or "").strip() or prompts[0]
     pipe.check_prompt_lengths(prompts)  # a prompt longer than n is refused here too, never cut
     pipe.check_prompt_lengths([answer_prompt], "answer_prompt")

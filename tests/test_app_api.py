@@ -52,9 +52,11 @@ def tiny_pipes() -> StudioPipelines:
 
 
 def serve(studio: app.Studio):
-    demo = app.build_demo(studio).queue()
+    demo = app.queued(app.build_demo(studio))
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs(studio)
+    )
     return demo, Client(f"http://127.0.0.1:{port}/", verbose=False)
 
 
@@ -147,7 +149,7 @@ def test_generate_bad_input_names_value_and_writes_nothing(served, args, needles
 @pytest.mark.parametrize(
     ("args", "logged"),
     [
-        (("a red circle", "", 2.5, 9, 16, 16, 2, 4.0), "generate refused: seed=2.5 must be a whole number [app.py:"),
+        (("a red circle", "", 2.5, 9, 16, 16, 2, 4.0), "seed refused: seed=2.5 must be a whole number"),
         ((LONG_PROMPT, "", 0, 9, 16, 16, 2, 4.0), "generate refused: prompt is "),
         (("a red circle", "", 0, 9, 16, 16, 2, 99.0), "guidance_scale refused: Value 99.0 is greater than"),
         (("a red circle", "", 0, 12, 16, 16, 2, 4.0), "num_frames refused: Value: 12 is not in the list"),
@@ -254,8 +256,11 @@ def test_own_prompt_too_long_is_refused_not_cut(served):
 @pytest.mark.parametrize(
     ("ballot", "message"),
     [
-        # the radio's own check names the criterion, the value and the allowed set
-        (("C", "A", "A"), "Instruction following: Value: 'C' (type: <class 'str'>) is not in the list of choices"),
+        # the radio's own check names the criterion, the value and the allowed set (HTML-escaped: errors render HTML)
+        (
+            ("C", "A", "A"),
+            "Instruction following: Value: 'C' (type: &lt;class 'str'&gt;) is not in the list of choices",
+        ),
         (("A", None, "A"), "choose A, B, tie or both bad for Physics"),
         ((None, "A", None), "choose A, B, tie or both bad for Instruction following and Visual quality"),
     ],

@@ -150,8 +150,10 @@ def test_long_prompt_is_truncated_with_a_warning(parts, caplog):
         ({"max_sequence_length": 999}, "max_sequence_length=999"),
         ({"llm_branch": "half"}, "llm_branch"),
         ({"num_videos_per_prompt": 2}, "num_videos_per_prompt=2"),
-        ({"prompt": "a red circle " * 20}, f"tokens long; this model reads at most {SEQ}"),
-        ({"negative_prompt": "blurry " * 40}, f"negative_prompt is .* tokens long; this model reads at most {SEQ}"),
+        # over n tokens, under the character limit (16 per token): the token count is what refuses them
+        ({"prompt": "a red circle " * 6}, f"tokens long; this model reads at most {SEQ}"),
+        ({"negative_prompt": "blurry " * 20}, f"negative_prompt is .* tokens long; this model reads at most {SEQ}"),
+        ({"prompt": "a red circle " * 20}, f"prompt is 260 characters long; this model reads at most {16 * SEQ} char"),
     ],
 )
 def test_bad_call_arguments_name_value_and_rule(parts, override, message):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from mimir.study import analysis, trials, votes
+from mimir.study.vote_store import VoteStore
 
 
 SETTINGS = {
@@ -79,45 +80,21 @@ def _trial(**kw) -> trials.Trial:
     return t
 
 
-def test_vote_store_appends_rows_with_header_once(tmp_path):
-    store = votes.VoteStore(tmp_path / "votes" / "v.csv")
-    t = _trial(model_left="mimir", model_right="cogvideox")
-    store.append(votes.vote_rows(t, BALLOT, session_id="s1", app_version="test"))
-    store.append(votes.vote_rows(t, BALLOT, session_id="s1", app_version="test"))
-    lines = (tmp_path / "votes" / "v.csv").read_text().splitlines()
-    assert lines[0].split(",") == list(votes.CSV_COLUMNS)
-    assert len(lines) == 7
-    df = store.read()
-    first = df.iloc[0]
-    assert first["chosen_model"] == "mimir" and first["criterion"] == "instruction_following"
-    assert set(df["chosen_model"]) == {"mimir", "tie", "both_bad"}
-    assert first["seconds_left"] == "1.5" and first["num_frames"] == "9" and first["timestamp_utc"].endswith("Z")
-
-
 def test_bad_vote_writes_nothing(tmp_path):
     path = tmp_path / "v.csv"
-    store = votes.VoteStore(path)
+    store = VoteStore(path)
     with pytest.raises(ValueError, match="'maybe'"):
         store.append(votes.vote_rows(_trial(), {**BALLOT, "physics": "maybe"}, "s", "test"))
     assert not path.exists()
 
 
-def test_foreign_header_is_refused(tmp_path):
-    path = tmp_path / "v.csv"
-    path.write_text("a,b\n1,2\n")
-    with pytest.raises(ValueError, match="header"):
-        votes.VoteStore(path).append(votes.vote_rows(_trial(), BALLOT, "s", "test"))
-    assert path.read_text() == "a,b\n1,2\n"
-
-
 def test_concurrent_appends_do_not_interleave(tmp_path):
     path = tmp_path / "v.csv"
-    t = _trial()
 
     def worker():
-        store = votes.VoteStore(path)
+        store = VoteStore(path).open()
         for _ in range(10):
-            store.append(votes.vote_rows(t, BALLOT, "s", "test"))
+            store.append(votes.vote_rows(_trial(), BALLOT, "s", "test"))
 
     threads = [threading.Thread(target=worker) for _ in range(6)]
     for th in threads:
@@ -209,7 +186,7 @@ def test_bradley_terry_ties_are_half_wins_and_sweep_is_finite():
 
 def test_cli_report(tmp_path, capsys):
     path = tmp_path / "v.csv"
-    votes.VoteStore(path).append(votes.vote_rows(_trial(), BALLOT, "s", "test"))
+    VoteStore(path).append(votes.vote_rows(_trial(), BALLOT, "s", "test"))
     assert analysis.cli_main(["report", "--votes", str(path), "--bootstrap", "20"]) == 0
     out = capsys.readouterr().out
     assert "Table 2" in out and "Bradley-Terry" in out and "Instruction following" in out
@@ -223,7 +200,7 @@ def test_cli_report_missing_file(tmp_path):
 def test_module_cli_report_does_not_load_torch(tmp_path):
     """`python -m mimir study report` works from the command line without importing torch (~2 s) or gradio."""
     path = tmp_path / "v.csv"
-    votes.VoteStore(path).append(votes.vote_rows(_trial(), BALLOT, "s", "test"))
+    VoteStore(path).append(votes.vote_rows(_trial(), BALLOT, "s", "test"))
     code = (
         "import sys; sys.argv = ['mimir', 'study', 'report', '--votes', sys.argv[1], '--bootstrap', '10'];"
         "from mimir.__main__ import main; rc = main(sys.argv[1:]);"

@@ -10,7 +10,6 @@ import math
 import random
 import threading
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -74,7 +73,6 @@ class Trial:
     preset: str = ""
     seconds_left: float | None = None
     seconds_right: float | None = None
-    voted: bool = False
 
     def model_for(self, choice: str) -> str:
         """The model a choice points at: ``A`` -> left, ``B`` -> right, otherwise the choice itself."""
@@ -136,31 +134,6 @@ class TrialFactory:
             model_right=right,
             preset=preset,
         )
-
-
-class TrialRegistry:
-    """Trials awaiting votes, kept server-side so the voter (or an API client) never sees the side assignment.
-
-    Bounded: the oldest trials are forgotten beyond ``capacity``.
-    """
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self.capacity = capacity
-        self._trials: OrderedDict[str, Trial] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, trial: Trial) -> None:
-        with self._lock:
-            self._trials[trial.trial_id] = trial
-            while len(self._trials) > self.capacity:
-                self._trials.popitem(last=False)
-
-    def get(self, trial_id: str) -> Trial:
-        with self._lock:
-            trial = self._trials.get(str(trial_id).strip())
-        if trial is None:
-            raise ValueError(f"unknown trial id {trial_id!r}: start a new trial first")
-        return trial
 
 
 @dataclass

@@ -1,19 +1,22 @@
-"""The ballot and the vote store: what a vote may say, one CSV row per criterion, an append-only CSV file.
+"""The ballot: what a vote may say, its CSV rows (one per criterion), and how text cells are kept formula-safe.
 
 For each criterion of the paper's Table 2 (instruction following, physics, visual quality) the voter picks ``A``,
 ``B``, ``tie`` or ``both_bad``. A ballot is checked whole before any row exists, so a bad ballot writes nothing.
+The file itself (locking, durability, repair) is `vote_store.VoteStore`.
+
+Formula injection (OWASP "CSV Injection"): the CSV is downloadable from the Results tab and opened in spreadsheets,
+and a cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return would run as a formula. `neutralise`
+prefixes such a text cell with ``'``; a cell that already starts with ``'`` gets one more, so `restore` (strip one
+leading ``'``) gives back exactly the original text. `load_votes` restores every cell.
 """
 
 from __future__ import annotations
 
-import csv
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from filelock import FileLock
 
 
 if TYPE_CHECKING:  # an annotation only: trials imports this module, so a run-time import would be a cycle
@@ -62,6 +65,25 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 
 
+# OWASP's list of characters that make a spreadsheet read a cell as a formula, plus our escape character itself.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+ESCAPE = "'"
+
+
+def neutralise(value: Any) -> Any:
+    """A text cell safe to open in a spreadsheet: ``'`` before a formula start (or before a leading ``'``)."""
+    if isinstance(value, str) and value.startswith((*FORMULA_START, ESCAPE)):
+        return ESCAPE + value
+    return value
+
+
+def restore(value: Any) -> Any:
+    """The original text of a cell written by `neutralise`."""
+    if isinstance(value, str) and value.startswith(ESCAPE):
+        return value[len(ESCAPE) :]
+    return value
+
+
 def _choices_in_words() -> str:
     *head, last = CHOICE_LABELS.values()
     return f"{', '.join(head)} or {last}"  # "A, B, tie or both bad"
@@ -94,10 +116,12 @@ def vote_rows(
     app_version: str,
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """The CSV rows of one ballot (one per criterion). Validates everything first; raises before any row exists."""
+    """The CSV rows of one ballot (one per criterion), text cells neutralised against formula injection.
+
+    Validates everything first; raises before any row exists."""
     votes = validate_votes(votes)
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return [
+    rows = [
         {
             "timestamp_utc": stamp,
             "session_id": session_id,
@@ -117,53 +141,14 @@ def vote_rows(
         }
         for criterion, choice in votes.items()
     ]
-
-
-class VoteStore:
-    """Append-only CSV of votes. The header is written once, when the file is created.
-
-    Appends hold a thread lock (one app process, many Gradio worker threads) and a file lock next to the CSV (several
-    processes, e.g. two app replicas on one disk), so rows never interleave.
-    """
-
-    _thread_locks: ClassVar[dict[Path, threading.Lock]] = {}
-    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        with self._registry_lock:
-            self._thread_lock = self._thread_locks.setdefault(self.path.resolve(), threading.Lock())
-
-    def append(self, rows: list[dict[str, Any]]) -> None:
-        """Append ``rows`` (dicts with exactly CSV_COLUMNS). Raises ValueError on a wrong row or a foreign header."""
-        for row in rows:
-            if set(row) != set(CSV_COLUMNS):
-                raise ValueError(f"vote row keys {sorted(row)} differ from the CSV columns {list(CSV_COLUMNS)}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._thread_lock, FileLock(str(self.path) + ".lock"):
-            new = not self.path.exists() or self.path.stat().st_size == 0
-            if not new:
-                with self.path.open(newline="", encoding="utf-8") as f:
-                    header = next(csv.reader(f), [])
-                if tuple(header) != CSV_COLUMNS:
-                    raise ValueError(
-                        f"{str(self.path)!r} has header {header}, expected {list(CSV_COLUMNS)}; "
-                        "use a new --votes file for this app version"
-                    )
-            with self.path.open("a", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-                if new:
-                    writer.writeheader()
-                writer.writerows(rows)
-
-    def read(self) -> pd.DataFrame:
-        return load_votes(self.path)
+    return [{k: neutralise(v) for k, v in row.items()} for row in rows]
 
 
 def load_votes(path: str | Path) -> pd.DataFrame:
-    """The vote CSV as a DataFrame (an empty one with the CSV columns when the file does not exist yet)."""
+    """The vote CSV as a DataFrame with the original texts (`restore`); empty, with the CSV columns, when the file
+    does not exist yet."""
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame(columns=list(CSV_COLUMNS))
     # Strings stay strings ("A", prompts like "NA"); numbers are converted where the tables need them.
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    return pd.read_csv(path, dtype=str, keep_default_na=False).map(restore)

@@ -56,9 +56,11 @@ def served(tmp_path_factory, nano_pipes):
     tmp = tmp_path_factory.mktemp("e2e")
     pipes = dataclasses.replace(nano_pipes, defaults={**nano_pipes.defaults, "num_inference_steps": FAST_STEPS})
     studio = app.Studio(pipes, votes_path=tmp / "votes.csv", out_dir=tmp / "out", study_seed=0)
-    demo = app.build_demo(studio).queue()
+    demo = app.queued(app.build_demo(studio))
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs(studio)
+    )
     yield f"http://127.0.0.1:{port}/", studio
     demo.close()
 
@@ -224,7 +226,7 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     page.locator("#vote-quality").get_by_text("both bad", exact=True).click()
     submit.click()
     _refused(page, "choose A, B, tie or both bad for Physics")
-    assert not studio.votes.path.exists()
+    assert studio.votes.path.read_bytes() == b""  # created empty by the start-up check; the refusal wrote nothing
     page.locator("#vote-physics").get_by_text("tie", exact=True).click()
     submit.click()
     page.locator("#reveal").get_by_text("Video A was").wait_for()
@@ -245,7 +247,8 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     assert by_criterion["instruction_following"]["chosen_model"] == rows[0]["model_left"]
     assert by_criterion["physics"]["choice"] == "tie" and by_criterion["visual_quality"]["choice"] == "both_bad"
 
-    # Every refusal above logged one line, without a traceback: the two in Compare, the study's, the vote's
+    # Every refusal above logged one line, without a traceback: the two in Compare (the fractional seed by the seed
+    # widget's own type check, the long prompt by the pipeline), the study's, the vote's
     refused = [r for r in caplog.records if r.name == "mimir.app"]
-    assert [r.getMessage().split(" refused: ")[0] for r in refused] == ["generate", "generate", "new_trial", "vote"]
+    assert [r.getMessage().split(" refused: ")[0] for r in refused] == ["seed", "generate", "new_trial", "vote"]
     assert all(r.exc_info is None and "\n" not in r.getMessage() for r in refused), [r.getMessage() for r in refused]

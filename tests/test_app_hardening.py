@@ -1,0 +1,380 @@
+"""The app as a hostile client meets it: a table of bad inputs over raw HTTP, the watched-both rule, the vote rate
+limit, trials across a restart, injected faults, cancelled requests, the bounded queue and the output folder.
+
+Tiny seeded pipelines (tests/test_app_api.py): what is tested is the app's wiring and rules, not the models. Raw HTTP
+(Gradio's `/call` API) sends what `gradio_client` would not: wrong types, NaN, lone surrogates, wrong argument counts.
+"""
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import gradio as gr
+import httpx
+import pytest
+import torch
+from gradio_client import Client
+
+import app
+from mimir.generation import compare
+from mimir.study import trials
+from tests.test_app_api import STEPS, STUDY_PROMPTS, serve, tiny_pipes
+from tests.tiny import SEQ
+
+
+pytestmark = pytest.mark.timeout(300)
+GOOD = ["a red circle", "", 0, 9, 16, 16, STEPS, 4.0]  # /generate
+TOKENS_GOOD = ["a red circle\na blue square", "", 3, 5, 0]  # /tokens
+TOO_LONG = "x" * (16 * SEQ + 1)  # one character past the tiny pipeline's limit
+
+
+def _studio(tmp: Path, **kwargs) -> app.Studio:
+    prompts = tmp / "study.txt"
+    prompts.write_text("\n".join(STUDY_PROMPTS) + "\n")
+    return app.Studio(
+        tiny_pipes(), votes_path=tmp / "votes" / "votes.csv", study_prompts=prompts, out_dir=tmp / "out", **kwargs
+    )
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    studio = _studio(tmp_path_factory.mktemp("hardening"), vote_rate=(4, 60.0))
+    demo, client = serve(studio)
+    yield client, studio
+    client.close()
+    demo.close()
+
+
+def call(client: Client, api: str, data: list) -> tuple[str, dict | list]:
+    """Gradio's `/call` API with the arguments as given (NaN and lone surrogates pass as JSON escapes)."""
+    base = client.src.rstrip("/")
+    body = json.dumps({"data": data})  # ensure_ascii: a lone surrogate travels as \\ud800
+    r = httpx.post(f"{base}/gradio_api/call/{api}", content=body, headers={"content-type": "application/json"})
+    r.raise_for_status()
+    text = httpx.get(f"{base}/gradio_api/call/{api}/{r.json()['event_id']}", timeout=120).text
+    event = text.split("event: ")[-1].split("\n", 1)[0]
+    payload = json.loads(text.rsplit("data: ", 1)[-1])
+    return event, payload
+
+
+def open_trial(studio: app.Studio, watch_seconds: float = 0.0) -> str:
+    """A trial registered as the app registers one (no generation: these tests are about the vote)."""
+    trial = studio.trials.new_trial(trials.study_settings(studio.pipes), preset=studio.pipes.preset)
+    studio.trial_store.add(trial, watch_seconds=watch_seconds)
+    return trial.trial_id
+
+
+def state(studio: app.Studio) -> tuple:
+    """Everything a request could leave behind: vote bytes, output files, trial rows."""
+    votes = studio.votes.path.read_bytes() if studio.votes.path.exists() else b""
+    files = sorted(studio.out_dir.rglob("*")) if studio.out_dir.exists() else []
+    with sqlite3.connect(studio.trial_store.path) as db:
+        rows = db.execute("SELECT trial_id, fetched_a, fetched_b FROM trials ORDER BY trial_id").fetchall()
+    return votes, files, rows
+
+
+def with_arg(args: list, i: int, value) -> list:
+    return [*args[:i], value, *args[i + 1 :]]
+
+
+BAD_INPUTS = [
+    # (class, endpoint, arguments, what the message must say)
+    ("seed bool", "generate", with_arg(GOOD, 2, True), "seed: True is not a number"),
+    ("seed fraction", "generate", with_arg(GOOD, 2, 2.5), "seed=2.5 must be a whole number"),
+    ("seed float", "generate", with_arg(GOOD, 2, 2.0), "seed=2.0 must be a whole number, sent as an integer"),
+    ("seed text", "generate", with_arg(GOOD, 2, "abc"), "seed: 'abc' is not a number"),
+    ("seed NaN", "generate", with_arg(GOOD, 2, float("nan")), "seed: nan is not a finite number"),
+    ("seed negative", "generate", with_arg(GOOD, 2, -1), "seed=-1 is outside [0, 4294967295]"),
+    ("seed too large", "generate", with_arg(GOOD, 2, 2**32), "seed=4294967296 is outside [0, 4294967295]"),
+    ("prompt list", "generate", with_arg(GOOD, 0, ["a red circle"]), "prompt: ['a red circle'] is not text"),
+    ("prompt null", "generate", with_arg(GOOD, 0, None), "prompt: None is not text"),
+    ("prompt surrogate", "generate", with_arg(GOOD, 0, "a \ud800"), "prompt: character 2 is a lone surrogate"),
+    ("prompt empty", "generate", with_arg(GOOD, 0, "  "), "prompt must be non-empty text"),
+    ("prompt characters", "generate", with_arg(GOOD, 0, TOO_LONG), f"at most {16 * SEQ} characters"),
+    ("prompt tokens", "generate", with_arg(GOOD, 0, "red " * 40), f"tokens long; this model reads at most {SEQ}"),
+    ("negative too long", "generate", with_arg(GOOD, 1, TOO_LONG), "negative_prompt is 257 characters long"),
+    ("frames float", "generate", with_arg(GOOD, 3, 9.0), "num_frames: Value: 9.0 is not in the list of choices"),
+    ("frames text", "generate", with_arg(GOOD, 3, "9"), "num_frames: Value: '9' is not in the list of choices"),
+    ("height unsupported", "generate", with_arg(GOOD, 4, 20), "height: Value: 20 is not in the list of choices"),
+    ("steps fraction", "generate", with_arg(GOOD, 6, 2.5), "num_inference_steps=2.5 must be a whole number"),
+    ("steps bool", "generate", with_arg(GOOD, 6, True), "num_inference_steps: True is not a number"),
+    ("guidance text", "generate", with_arg(GOOD, 7, "abc"), "guidance_scale: 'abc' is not a number"),
+    ("guidance NaN", "generate", with_arg(GOOD, 7, float("nan")), "guidance_scale: nan is not a finite number"),
+    ("guidance range", "generate", with_arg(GOOD, 7, 99.0), "Value 99.0 is greater than maximum value 20"),
+    ("too few arguments", "generate", GOOD[:7], "/generate: takes 8 arguments (prompt, negative_prompt, seed"),
+    ("too many arguments", "generate", [*GOOD, 1], "/generate: takes 8 arguments"),
+    ("tokens seed -1", "tokens", with_arg(TOKENS_GOOD, 4, -1), "seed=-1 is outside [0, 4294967295]"),
+    ("tokens K fraction", "tokens", with_arg(TOKENS_GOOD, 2, 2.5), "K answer samples (b)=2.5 must be a whole"),
+    ("tokens perplexity NaN", "tokens", with_arg(TOKENS_GOOD, 3, float("nan")), "nan is not a finite number"),
+    ("tokens too many prompts", "tokens", with_arg(TOKENS_GOOD, 0, "red\n" * 17), "17 prompts given"),
+    ("tokens prompt too long", "tokens", with_arg(TOKENS_GOOD, 0, TOO_LONG), "prompt is 257 characters long"),
+    ("tokens answer too long", "tokens", with_arg(TOKENS_GOOD, 1, TOO_LONG), "answer_prompt is 257 characters"),
+    ("trial prompt list", "new_trial", [["x"]], "your own prompt (empty: the study list): ['x'] is not text"),
+    ("trial prompt too long", "new_trial", [TOO_LONG], "prompt is 257 characters long"),
+    ("trial no arguments", "new_trial", [], "/new_trial: takes 1 arguments"),
+    ("vote unknown trial", "vote", ["nope", "A", "A", "A"], "unknown trial id 'nope'"),
+    ("vote trial id null", "vote", [None, "A", "A", "A"], "trial id: None is not text"),
+    ("vote choice number", "vote", ["nope", 1, "A", "A"], "Instruction following: 1 is not one of the choices"),
+    ("vote extra argument", "vote", ["nope", "A", "A", "A", "A"], "/vote: takes 4 arguments"),
+]
+
+
+@pytest.mark.parametrize(("name", "api", "args", "message"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_is_refused_with_its_message_and_leaves_nothing(served, name, api, args, message):
+    client, studio = served
+    before = state(studio)
+    event, payload = call(client, api, args)
+    assert event == "error" and payload["error"] is not None, payload  # never {"error": null}
+    assert message in payload["error"], payload["error"]
+    assert payload["title"] == "Input refused"
+    assert state(studio) == before
+
+
+def test_bad_input_table_covers_twenty_classes():
+    assert len({b[0] for b in BAD_INPUTS}) >= 20
+
+
+def test_good_input_through_the_same_route(served):
+    """The table's baseline: the same raw call with good arguments succeeds (so a refusal is the bad value's)."""
+    client, _ = served
+    event, payload = call(client, "generate", GOOD)
+    assert event == "complete" and payload[-1] == 0
+
+
+# ---- watched both --------------------------------------------------------------------------------------------------
+
+
+def test_vote_needs_both_videos_fetched(served):
+    client, studio = served
+    bare = Client(client.src, download_files=False, verbose=False)  # fetches nothing by itself
+    try:
+        trial_id, _, _, video_a, video_b, *_ = bare.predict("", api_name="/new_trial")
+        before = state(studio)
+        with pytest.raises(Exception, match=r"play both videos first \(video A and B not loaded yet\)"):
+            bare.predict(trial_id, "A", "B", "tie", api_name="/vote")
+        assert httpx.get(video_a["url"]).status_code == 200
+        assert httpx.head(video_b["url"]).status_code == 200  # a HEAD request sends no video: it does not count
+        with pytest.raises(Exception, match=r"video B not loaded yet"):
+            bare.predict(trial_id, "A", "B", "tie", api_name="/vote")
+        assert state(studio)[0] == before[0]  # refused votes wrote nothing
+        with httpx.stream("GET", video_b["url"], headers={"Range": "bytes=0-99"}) as r:  # a browser's range request
+            assert r.status_code == 206
+        reveal = bare.predict(trial_id, "A", "B", "tie", api_name="/vote")
+        assert "vote recorded" in (reveal[0] if isinstance(reveal, (list, tuple)) else reveal)
+    finally:
+        bare.close()
+
+
+def test_vote_counts_after_the_time_to_play_both(served):
+    client, studio = served
+    trial_id = open_trial(studio, watch_seconds=1.0)
+    voter = Client(client.src, verbose=False)
+    try:
+        with pytest.raises(Exception, match=r"or 1.0 s after the trial"):
+            voter.predict(trial_id, "A", "A", "A", api_name="/vote")
+        time.sleep(1.1)
+        voter.predict(trial_id, "A", "A", "A", api_name="/vote")
+    finally:
+        voter.close()
+    assert studio.votes.has_vote(trial_id)
+
+
+# ---- rate limit, restart -------------------------------------------------------------------------------------------
+
+
+def test_vote_rate_limit_per_session(served):
+    client, studio = served
+    ids = [open_trial(studio) for _ in range(6)]
+    voter, other = Client(client.src, verbose=False), Client(client.src, verbose=False)
+    try:
+        for trial_id in ids[:4]:
+            voter.predict(trial_id, "A", "B", "tie", api_name="/vote")
+        before = state(studio)
+        with pytest.raises(Exception, match=r"too many votes from this session: at most 4 per 60 s"):
+            voter.predict(ids[4], "A", "B", "tie", api_name="/vote")
+        assert state(studio) == before
+        other.predict(ids[4], "A", "B", "tie", api_name="/vote")  # another session is not held up
+    finally:
+        voter.close()
+        other.close()
+
+
+def test_refused_votes_do_not_use_the_rate(served):
+    client, studio = served
+    voter = Client(client.src, verbose=False)
+    try:
+        for _ in range(6):  # more refusals than the limit of 4
+            with pytest.raises(Exception, match="choose A, B, tie or both bad"):
+                voter.predict(open_trial(studio), "A", None, "A", api_name="/vote")
+        voter.predict(open_trial(studio), "A", "B", "tie", api_name="/vote")
+    finally:
+        voter.close()
+
+
+def test_open_trials_survive_a_restart(tmp_path):
+    first = _studio(tmp_path)
+    open_id, voted_id = open_trial(first), open_trial(first)
+    first.vote(voted_id, "A", "A", "A", request=None)
+    second = _studio(tmp_path)  # a new app process on the same files
+    demo, client = serve(second)
+    try:
+        client.predict(open_id, "B", "tie", "both_bad", api_name="/vote")
+        with pytest.raises(Exception, match=f"trial '{voted_id}' already has a vote"):
+            client.predict(voted_id, "B", "B", "B", api_name="/vote")
+    finally:
+        client.close()
+        demo.close()
+    assert len(second.votes.read()) == 6
+
+
+# ---- faults, cancellation, queue -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (RuntimeError("CUDA error: injected fault"), "generate failed: RuntimeError: CUDA error: injected fault"),
+        (torch.OutOfMemoryError("CUDA out of memory (injected)"), "Out of memory while generating"),
+    ],
+)
+def test_fault_during_generation_is_shown_and_the_next_request_works(served, monkeypatch, fault, message):
+    client, _ = served
+    real = app._run_compare
+    faults = [fault]
+
+    def faulty(pipes, settings, progress=None):
+        def failing_progress(model, step, total):
+            if faults:
+                raise faults.pop()  # inside the denoising loop, as a real fault would be
+            if progress is not None:
+                progress(model, step, total)
+
+        return real(pipes, settings, failing_progress)
+
+    monkeypatch.setattr(app, "_run_compare", faulty)
+    with pytest.raises(Exception) as err:
+        client.predict(*GOOD, api_name="/generate")
+    assert message in str(err.value), str(err.value)
+    assert client.predict(*GOOD, api_name="/generate")[-1] == 0
+
+
+def _slow_run(steps: list[int], total: int = 200):
+    """A stand-in for the model run: `total` steps of 20 ms, each reported through the app's progress callback."""
+
+    def run(pipes, settings, progress=None):
+        for step in range(1, total + 1):
+            time.sleep(0.02)
+            steps.append(step)
+            progress("mimir", step, total)
+        return compare(pipes, settings)
+
+    return run
+
+
+def _submit_then(how: str, client: Client, steps: list[int]) -> None:
+    """Start /generate, wait for its fifth step, then cancel it (Gradio's /cancel, what the client's `cancel` and the
+    page's stop button send) or drop the connection (a closed browser tab: the event stream just ends)."""
+    if how == "cancel":
+        job = client.submit(*GOOD, api_name="/generate")
+        _wait_for(lambda: len(steps) >= 5)
+        job.cancel()
+        return
+    base, session = client.src.rstrip("/"), uuid.uuid4().hex
+    body = {"data": GOOD, "fn_index": client._infer_fn_index("/generate", None), "session_hash": session}
+    httpx.post(f"{base}/gradio_api/queue/join", json={**body, "event_data": None, "trigger_id": None})
+    with httpx.stream("GET", f"{base}/gradio_api/queue/data", params={"session_hash": session}, timeout=60) as r:
+        for _ in r.iter_lines():
+            if len(steps) >= 5:
+                break  # leaving the block closes the connection mid-stream
+
+
+def _wait_for(condition, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["cancel", "disconnect"])
+def test_cancelled_request_stops_its_generation(served, monkeypatch, caplog, how):
+    client, _ = served
+    steps: list[int] = []
+    monkeypatch.setattr(app, "_run_compare", _slow_run(steps))
+    with caplog.at_level(logging.INFO, logger="mimir.app"):
+        _submit_then(how, client, steps)
+        _wait_for(lambda: any("stopped" in r.getMessage() for r in caplog.records), 30)
+    ran = len(steps)
+    time.sleep(0.3)
+    assert len(steps) == ran < 200, f"{ran} of 200 steps ran"  # it stopped, and stays stopped
+    assert any("generate stopped: its request was cancelled" in r.getMessage() for r in caplog.records)
+    monkeypatch.undo()
+    assert client.predict(*GOOD, api_name="/generate")[-1] == 0  # the slot is free again
+
+
+def test_queue_is_bounded(served, monkeypatch):
+    """300 /generate jobs at once (raw joins, as many clients would send them): one runs, MAX_QUEUE_SIZE wait, the
+    rest are refused at once with HTTP 503 "Queue is full"."""
+    client, _ = served
+    release = threading.Event()
+
+    calls = []
+
+    def blocked(*args, **kwargs):
+        calls.append(1)
+        release.wait(60)
+        raise gr.Error("released")  # answered at once after the release (as a user error: no traceback, no gc)
+
+    monkeypatch.setattr(app, "_run_compare", blocked)
+    base, fn_index = client.src.rstrip("/"), client._infer_fn_index("/generate", None)
+    statuses = []
+    with httpx.Client() as http:
+        for _ in range(300):
+            body = {"data": GOOD, "fn_index": fn_index, "session_hash": uuid.uuid4().hex}
+            r = http.post(f"{base}/gradio_api/queue/join", json={**body, "event_data": None, "trigger_id": None})
+            statuses.append((r.status_code, r.json().get("detail", "")))
+        release.set()
+    accepted = [s for s in statuses if s[0] == 200]
+    refused = [s for s in statuses if s[0] == 503]
+    # the first job may or may not have left the queue for its worker before the others arrived
+    assert len(accepted) in (app.MAX_QUEUE_SIZE, app.MAX_QUEUE_SIZE + 1), statuses[:3]
+    assert len(refused) == 300 - len(accepted)
+    assert all("Queue is full. Max size is 64" in detail for _, detail in refused)
+    _wait_for(lambda: len(calls) == len(accepted))  # drained: none runs after the patch is undone
+
+
+def test_generated_files_stay_in_the_app_folder(served):
+    client, studio = served
+    before = set(studio.out_dir.iterdir()) if studio.out_dir.exists() else set()
+    event, outputs = call(client, "generate", GOOD)  # raw: the server's own paths, not a client's downloads
+    assert event == "complete"
+    new = set(studio.out_dir.iterdir()) - before - {studio.outputs.cache}
+    assert len(new) == 2  # one folder per model's mp4 + gif
+    for folder in new:
+        assert len(folder.name) == 32 and int(folder.name, 16) >= 0  # a generated name, nothing from the request
+        assert sorted(p.suffix for p in folder.iterdir()) == [".gif", ".mp4"]
+    # Gradio's copies of them live in the same app folder (and its delete_cache sweeps them by age too)
+    served = [Path((video.get("video") or video)["path"]) for video in outputs[:2]]
+    assert all(p.is_relative_to(studio.outputs.cache) and p.exists() for p in served), served
+    assert app.build_demo(studio).delete_cache == (app.CACHE_SWEEP_SECONDS, 3600)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: tmp, "is a folder"),
+        (lambda tmp: Path("/proc/mimir-votes.csv"), "cannot open the votes file"),
+        (lambda tmp: (tmp / "v.csv").write_bytes(b"\xff\xfe") and tmp / "v.csv", "is not UTF-8 text (byte 0)"),
+    ],
+)
+def test_unusable_votes_path_stops_the_app_at_start(tmp_path, capsys, monkeypatch, make, message):
+    """`python app.py --votes PATH` exits with status 2 and one clear line, before loading any model."""
+    monkeypatch.setattr(app, "load_pipelines", lambda **kw: pytest.fail("loaded the models first"))
+    path = make(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        app.main(["--votes", str(path)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mimir studio: ") and message in err and str(path) in err, err
