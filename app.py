@@ -549,7 +549,8 @@ def _parse_prompt(prompt: str) -> Any:
 def _result_markdown(label: str, res: GenerationResult, verdicts: dict[str, Any] | None, nano: bool = True) -> str:
     """Seconds, this generation's peak memory and (nano, parsed prompt) the NanoBench verdicts of one result.
 
-    The verdict on the whole spec comes first (it passes only when every check passes), then each check.
+    The verdict on the whole scene comes first (it passes only when every check passes), then the one NanoBench
+    counts (the check of the prompt's dimension), then each check: the two can differ, so both are named.
     """
     mem = f"{res.peak_memory_bytes / 2**20:.0f} MiB"
     lines = [f"**{label}** · {res.seconds:.1f} s · peak memory {mem} ({res.peak_memory_kind} during this generation)"]
@@ -563,8 +564,11 @@ def _result_markdown(label: str, res: GenerationResult, verdicts: dict[str, Any]
     # Words, not emoji: headless browsers often lack an emoji font.
     overall = "pass" if passed == len(checks) else "FAIL"
     each = " · ".join(f"{name} {'pass' if v else 'FAIL'}" for name, v in checks.items())
+    dim = verdicts["dimension"]
+    counted = "pass" if checks[dim] else "FAIL"
     lines.append(
-        f"NanoBench spec ({verdicts['dimension']}): **{overall}**, {passed} of {len(checks)} checks pass  \n{each}"
+        f"Whole scene: **{overall}**, {passed} of {len(checks)} checks pass (NanoBench scores a {dim} prompt on its "
+        f"{dim} check alone: {counted})  \n{each}"
     )
     return "\n\n".join(lines)
 

@@ -364,7 +364,10 @@ def test_verdict_headline_is_the_whole_spec_then_each_check(served):
     res = compare(studio.pipes, GenerationSettings(prompt="a red circle", height=16, width=16, num_inference_steps=1))
     verdicts = {"dimension": "color", "pass": True, "checks": {"object_class": False, "color": True}}
     text = app._result_markdown("Mimir", res["mimir"], verdicts)
-    assert "NanoBench spec (color): **FAIL**, 1 of 2 checks pass" in text
+    assert (
+        "Whole scene: **FAIL**, 1 of 2 checks pass (NanoBench scores a color prompt on its color check alone: pass)"
+        in text
+    )
     assert text.index("**FAIL**") < text.index("object_class FAIL") < text.index("color pass")
     all_pass = {**verdicts, "checks": {"object_class": True, "color": True}}
     assert "**pass**, 2 of 2 checks pass" in app._result_markdown("Mimir", res["mimir"], all_pass)
@@ -389,7 +392,8 @@ def test_nano_generate_end_to_end(nano_pipes, tmp_path):
             "a red circle to the left of a blue square", "", 7, 9, 64, 64, STEPS, 4.0, api_name="/generate"
         )
         for info in out[2:4]:
-            assert "NanoBench spec (spatial_relationship): **" in info and "checks pass" in info
+            assert "Whole scene: **" in info and "checks pass" in info
+            assert "on its spatial_relationship check alone: " in info
         frames = VideoFileClip(_path(out[1]))
         assert frames.size == [256, 256]
         frames.close()

@@ -159,9 +159,14 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     page.locator("#info-cogvideox").get_by_text("peak memory").wait_for()
     info = _text(page, "#info-mimir")
     assert "process RSS during this generation" in info
-    verdict = re.search(r"NanoBench spec \(spatial_relationship\): (pass|FAIL), (\d) of (\d) checks pass", info)
+    verdict = re.search(
+        r"Whole scene: (pass|FAIL), (\d) of (\d) checks pass \(NanoBench scores a spatial_relationship prompt on its "
+        r"spatial_relationship check alone: (pass|FAIL)\)",
+        info,
+    )
     assert verdict, info
-    assert (verdict[1] == "pass") == (verdict[2] == verdict[3])  # the headline is the whole spec's verdict
+    assert (verdict[1] == "pass") == (verdict[2] == verdict[3])  # the headline is the whole scene's verdict
+    assert f"spatial_relationship {verdict[4]}" in info  # the counted verdict is that check's own
     assert info.index(verdict[0]) < info.index("object_class ")  # then each check
     page.locator("#video-mimir video").wait_for(state="attached")
     assert page.locator("#used-seed input").input_value() == "0"
