@@ -11,17 +11,7 @@ import pytest
 
 from mimir.study import analysis, trials, votes
 from mimir.study.vote_store import VoteStore
-
-
-SETTINGS = {
-    "negative_prompt": "",
-    "num_frames": 9,
-    "height": 64,
-    "width": 64,
-    "num_inference_steps": 4,
-    "guidance_scale": 6.0,
-}
-BALLOT = {"instruction_following": "A", "physics": "tie", "visual_quality": "both_bad"}
+from tests.study_data import BALLOT, SETTINGS
 
 
 def test_default_study_prompts_load():

@@ -9,16 +9,7 @@ from mimir.outputs import OutputFolder
 from mimir.study import trials
 from mimir.study.rate_limit import RateLimit
 from mimir.study.trial_store import TrialStore, TrialStoreError, trial_store_path
-
-
-SETTINGS = {
-    "negative_prompt": "",
-    "num_frames": 9,
-    "height": 64,
-    "width": 64,
-    "num_inference_steps": 4,
-    "guidance_scale": 6.0,
-}
+from tests.study_data import SETTINGS
 
 
 class Clock:

@@ -13,18 +13,10 @@ import pytest
 
 from mimir.study import trials, votes
 from mimir.study.vote_store import VoteStore, VoteStoreError, complete_length
+from tests.study_data import BALLOT, SETTINGS
 from tests.vote_worker import append_many
 
 
-SETTINGS = {
-    "negative_prompt": "",
-    "num_frames": 9,
-    "height": 64,
-    "width": 64,
-    "num_inference_steps": 4,
-    "guidance_scale": 6.0,
-}
-BALLOT = {"instruction_following": "A", "physics": "tie", "visual_quality": "both_bad"}
 HEADER = (",".join(votes.CSV_COLUMNS) + "\r\n").encode()
 FACTORY = trials.TrialFactory(["a red circle"], seed=0)
 
