@@ -88,7 +88,7 @@ from mimir import presets  # noqa: E402
 from mimir.bench.report import cpu_model, environment  # noqa: E402
 from mimir.bench.suite import load_suites  # noqa: E402
 from mimir.presets import NANO_MAX_SEQUENCE_LENGTH, cache_dir  # noqa: E402
-from mimir.text_encoding import LLMBranchConfig, PromptEncoder, encode_encoder_branch  # noqa: E402
+from mimir.text_encoding import LLMBranchConfig, PromptEncoder, encode_encoder_branch, llm_hidden_states  # noqa: E402
 from mimir.world import captions as world_captions  # noqa: E402
 from mimir.world import vocab  # noqa: E402
 from mimir.world.sampler import sample_specs  # noqa: E402
@@ -293,36 +293,6 @@ class LLMText:
 
 
 @torch.no_grad()
-def _llm_forward(model, ids: torch.Tensor, mask: torch.Tensor, layers: list[int]) -> torch.Tensor:
-    """Hidden states of right-padded ids at `layers`: (B, S, L, D).
-
-    The leading tokens that every row shares (system prompt and instruction text) are run once and their key/value
-    cache repeated over the batch: causal attention makes this exact (`prefix_cache_check` compares it with a plain
-    forward pass), and it removes most of the compute on a CPU.
-    """
-    base = model.base_model  # the decoder without the LM head: its logits over the vocabulary are not needed
-    B, S = ids.shape
-    shared = (ids == ids[:1]).all(dim=0) & mask.all(dim=0)  # (S,)
-    P = int(shared.long().cumprod(0).sum())
-    P = min(P, int(mask.sum(dim=1).min()) - 1)  # each row keeps at least one own token
-    if P <= 0:
-        out = base(input_ids=ids, attention_mask=mask.long(), output_hidden_states=True)
-        return torch.stack([out.hidden_states[i] for i in layers], dim=2).float()
-    head = base(input_ids=ids[:1, :P], use_cache=True, output_hidden_states=True)
-    cache = head.past_key_values
-    cache.batch_repeat_interleave(B)
-    tail = base(
-        input_ids=ids[:, P:],
-        attention_mask=mask.long(),
-        past_key_values=cache,
-        use_cache=True,
-        output_hidden_states=True,
-    )
-    hidden = [torch.cat([head.hidden_states[i].expand(B, -1, -1), tail.hidden_states[i]], dim=1) for i in layers]
-    return torch.stack(hidden, dim=2).float()  # (B, S, L, D)
-
-
-@torch.no_grad()
 def llm_features(
     tokenizer,
     model,
@@ -361,7 +331,7 @@ def llm_features(
             end = int((keep.long() * torch.arange(1, ids.shape[1] + 1)).max())
             ids, mask, keep = ids[:, :end], mask[:, :end], keep[:, :end]
             mask &= torch.arange(end)[None] < (keep.long() * torch.arange(1, end + 1)).max(dim=1, keepdim=True).values
-        hidden = _llm_forward(model, ids, mask, layers)  # (B, S, L, D)
+        hidden = llm_hidden_states(model, ids, mask, layers).float()  # (B, S, L, D)
         for b, i in enumerate(idx):
             if spans is not None:
                 rows[i] = hidden[b][keep[b]][:max_tokens].half()  # (m_i, L, D)
@@ -607,12 +577,12 @@ def encode_source(
 
 @torch.no_grad()
 def prefix_cache_check(tokenizer, model, texts: list[str], layers: list[int]) -> float:
-    """Largest relative difference between `_llm_forward` (shared-prefix cache) and one plain forward pass over the
-    whole padded batch, at the real positions of `texts`."""
+    """Largest relative difference between `llm_hidden_states` (shared-prefix cache) and one plain forward pass over
+    the whole padded batch, at the real positions of `texts`."""
     tokenizer.padding_side = "right"
     enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     mask = enc.attention_mask.bool()  # (B, S)
-    cached = _llm_forward(model, enc.input_ids, mask, layers)  # (B, S, L, D)
+    cached = llm_hidden_states(model, enc.input_ids, mask, layers).float()  # (B, S, L, D)
     out = model.base_model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, output_hidden_states=True)
     plain = torch.stack([out.hidden_states[i] for i in layers], dim=2).float()  # (B, S, L, D)
     return float((cached[mask] - plain[mask]).abs().max() / plain[mask].abs().max())
