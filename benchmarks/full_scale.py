@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
+from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast, T5Config, T5EncoderModel
 
@@ -64,7 +64,7 @@ sys.path.insert(0, str(REPO))
 from mimir.bench.report import _version, cpu_model  # noqa: E402
 from mimir.generation import PeakMemory  # noqa: E402
 from mimir.offload import MEMORY_MODES  # noqa: E402
-from mimir.presets import load_pipelines  # noqa: E402
+from mimir.presets import load_pipelines, nano_scheduler  # noqa: E402
 from mimir.text_encoding import LLMBranchConfig  # noqa: E402
 from mimir.token_fuser import TokenFuser  # noqa: E402
 
@@ -118,19 +118,6 @@ COGVIDEOX_5B_VAE = dict(
     temporal_compression_ratio=4,
     use_quant_conv=False,
     use_post_quant_conv=False,
-)
-COGVIDEOX_SCHEDULER = dict(
-    beta_end=0.012,
-    beta_schedule="scaled_linear",
-    beta_start=0.00085,
-    clip_sample=False,
-    num_train_timesteps=1000,
-    prediction_type="v_prediction",
-    rescale_betas_zero_snr=True,
-    set_alpha_to_one=True,
-    snr_shift_scale=1.0,
-    steps_offset=0,
-    timestep_spacing="trailing",
 )
 T5_V1_1_XXL = dict(  # the encoder of google/t5-v1_1-xxl, as CogVideoX ships it in text_encoder/
     d_ff=10240,
@@ -328,7 +315,7 @@ def build_folders(root: Path, shapes: dict, device: str) -> dict[str, Path]:
         _free(device)
         print(f"built {name} in {time.perf_counter() - start:.0f} s", flush=True)
     t5_tokenizer(texts).save_pretrained(base / "tokenizer")
-    CogVideoXDDIMScheduler(**COGVIDEOX_SCHEDULER).save_pretrained(base / "scheduler")
+    nano_scheduler().save_pretrained(base / "scheduler")  # CogVideoX's own settings, which the nano preset uses too
     (base / "model_index.json").write_text(json.dumps(MODEL_INDEX, indent=1))
 
     start = time.perf_counter()
