@@ -103,17 +103,22 @@ def start_app(tmp: Path, port: int, votes_per_minute: int) -> subprocess.Popen:
     cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--votes", str(tmp / "votes.csv")]
     cmd += ["--out-dir", str(tmp / "out"), "--votes-per-minute", str(votes_per_minute)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 300
+    return wait_until_serving(proc, port, tmp / "app.log", timeout_s=300)
+
+
+def wait_until_serving(proc: subprocess.Popen, port: int, log: Path, timeout_s: float) -> subprocess.Popen:
+    """`proc` once its page answers 200; RuntimeError with the end of its log if it exits, killed past `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError((tmp / "app.log").read_text()[-3000:])
+            raise RuntimeError(log.read_text()[-3000:])
         try:
             if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.5)
     proc.kill()
-    raise RuntimeError("the app did not start within 300 s")
+    raise RuntimeError(f"the app did not start within {timeout_s:.0f} s")
 
 
 def vote_load(url: str, ids: list[str], clients: int) -> tuple[list[float], list[str], list[str], float]:

@@ -21,7 +21,6 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from gradio_client import Client
 
@@ -29,6 +28,7 @@ from mimir.study import trials, votes
 from mimir.study.trial_store import TrialStore, trial_store_path
 from mimir.study.vote_store import VoteStore
 from tests.net import free_port
+from tests.scripts import load_benchmark
 from tests.test_app_api import STUDY_PROMPTS
 
 
@@ -107,16 +107,7 @@ def start_server(tmp: Path, port: int, votes_per_minute: int = 10_000) -> subpro
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (tmp / f"server-{port}.log").read_text()
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("the app did not start")
+    return load_benchmark("vote_load").wait_until_serving(proc, port, tmp / f"server-{port}.log", timeout_s=180)
 
 
 def load_phase(url: str, ids: list[str], rate_ids: list[str]) -> list[str]:
