@@ -206,6 +206,12 @@ class OffloadController:
                 cpu_offload(module, self.device, offload_buffers=len(module._parameters) > 0)
             elif owned.placement == "group":
                 module.to("cpu")
+                # The slot hook goes on *before* group offloading, inside diffusers' wrappers: with CUDA streams,
+                # diffusers' lazy prefetching removes its top-level hook after the first forward and restores
+                # `module.forward` to what it was when that hook was registered, which would drop a wrapper added
+                # later (measured on an H200: from the second call on, the 8-bit LLM stayed on the GPU while the DiT
+                # denoised). Inside, it survives, and `decode` still finds it as `_hf_hook` (apply_forward_hook).
+                add_hook_to_module(module, SlotHook(self, owned.name, onload=False))
                 # DiTs: one transformer block per group; others: per layer (see the module docstring).
                 level = "block_level" if owned.name.endswith("transformer") else "leaf_level"
                 apply_group_offloading(
@@ -216,6 +222,7 @@ class OffloadController:
                     num_blocks_per_group=1 if level == "block_level" else None,
                     use_stream=stream,
                 )
+                continue
             add_hook_to_module(module, SlotHook(self, owned.name, onload=owned.placement == "whole"), append=True)
         self._release()
         for pipe in self.pipelines.values():

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from moviepy import ImageSequenceClip
 
 
 MAX_SEED: int = 2**32 - 1
@@ -36,7 +35,10 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
-def _clip(frames: np.ndarray, fps: int, upscale: int) -> ImageSequenceClip:
+def _clip(frames: np.ndarray, fps: int, upscale: int):
+    # imported here: the seeding helpers above serve machines without moviepy (the GPU benchmarks' bare image)
+    from moviepy import ImageSequenceClip
+
     frames = to_uint8(np.asarray(frames))
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be (F, H, W, 3), got shape {frames.shape}")

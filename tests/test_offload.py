@@ -6,6 +6,8 @@ checked on a GPU (test_offload_gpu.py)."""
 import pytest
 import torch
 from accelerate.hooks import SequentialHook
+from diffusers.hooks import HookRegistry, apply_group_offloading
+from diffusers.hooks import ModelHook as DiffusersModelHook
 
 from mimir.offload import MEMORY_MODES, OffloadController, SlotHook, compute_device
 from mimir.pipeline import MimirPipeline
@@ -153,3 +155,35 @@ def test_why_not_diffusers_offload_per_pipeline(llm_tokenizer):
     first = {id(hook.hook) for hook in pipes["cogvideox"]._all_hooks}
     pipes["mimir"].enable_model_cpu_offload(device="cpu")
     assert id(pipes["mimir"].text_encoder._hf_hook) not in first  # the shared encoder now answers to Mimir's chain
+
+
+class _RemovesItselfAfterFirstForward(DiffusersModelHook):
+    """What diffusers' LazyPrefetchGroupOffloadingHook does with CUDA streams (group_offloading.py): registered on
+    the top module by `apply_group_offloading`, it removes itself after the first forward, and the registry then
+    restores `module.forward` to what it was when the hook was registered."""
+
+    def post_forward(self, module, output):
+        module._diffusers_hook.remove_hook("lazy", recurse=False)
+        return output
+
+
+def test_slot_hooks_outlive_diffusers_removing_its_stream_prefetch_hook(llm_tokenizer, monkeypatch):
+    """On the CPU group offloading runs without streams, so the lazy prefetch hook is stood in for. Before the fix the
+    slot hook wrapped `forward` from outside diffusers' registry: the removal dropped it, and from the second call on
+    no DiT evicted the text models (seen on an H200 as `mimir.token_fuser` on the GPU while denoising)."""
+
+    def with_lazy_hook(module, **kwargs):
+        apply_group_offloading(module, **kwargs)
+        HookRegistry.check_if_exists_or_initialize(module).register_hook(_RemovesItselfAfterFirstForward(), "lazy")
+
+    monkeypatch.setattr("mimir.offload.apply_group_offloading", with_lazy_hook)
+    pipes = studio_pair(llm_tokenizer)
+    controller = OffloadController(pipes, "cpu").apply("group_offload")
+    activated, real = [], controller.activate
+    monkeypatch.setattr(controller, "activate", lambda name: activated.append(name) or real(name))
+    for call in range(3):
+        activated.clear()
+        pipes["mimir"].prompt_encoder.clear_cache()  # encode again: the text models run in every call
+        final_latents(pipes["mimir"], PROMPTS[0], seed=3)
+        assert "lazy" not in pipes["mimir"].transformer._diffusers_hook.hooks  # the stand-in did remove itself
+        assert {"text_encoder", "llm", "mimir.token_fuser", "mimir.transformer", "vae"} <= set(activated), call
