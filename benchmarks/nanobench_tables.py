@@ -31,6 +31,7 @@ import numpy as np
 
 from mimir.bench.paired import ALL, N_RESAMPLES, POOLED, PairedResult, compare_reports, method
 from mimir.bench.report import QUALITY_KEYS, load_report
+from mimir.train import video_recipe_options
 
 
 HERE = Path(__file__).resolve().parent
@@ -453,10 +454,14 @@ def bench_command(report: dict[str, Any], out_name: str, root: str) -> str:
 
 
 def train_command(args: dict[str, Any], root: str) -> str:
-    """`python -m mimir train <stage> ...` rebuilt from a run's args.json (every recorded flag, paths relative)."""
+    """`python -m mimir train <stage> ...` rebuilt from a run's args.json (every flag the run read, paths
+    relative)."""
     parts = [f"python -m mimir train {args.get('stage', 'dit')}"]
+    # The `--data` recipe's options are recorded in every args.json since they joined the parser, but a nano run
+    # (no --data) never reads them, so its command leaves them out.
+    skip = video_recipe_options() if args.get("data") is None else set()
     for key, value in args.items():
-        if key == "stage" or value is None:
+        if key == "stage" or value is None or key in skip:
             continue
         parts.append(f"--{key.replace('_', '-')} {shlex.quote(str(rel(value, root)))}")
     return " ".join(parts)

@@ -58,6 +58,13 @@ def _layers(text: str) -> tuple[int, ...]:
     return layers
 
 
+def video_recipe_options() -> frozenset[str]:
+    """The destinations of the `--data` recipe's options (read only with `--data`)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    _videos(parser)
+    return frozenset(action.dest for action in parser._actions)
+
+
 def _videos(parser: argparse.ArgumentParser) -> None:
     """Options of the full-scale recipe (`--data`); see mimir/train/finetune.py."""
     g = parser.add_argument_group("training on your own videos (--data)")
