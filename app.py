@@ -43,6 +43,7 @@ import mimir
 from mimir import tokens
 from mimir.bench import score_video
 from mimir.generation import GenerationCancelled, GenerationResult, GenerationSettings, StepProgress, compare
+from mimir.gpu_time import check_budget, pair_seconds
 from mimir.outputs import MAX_AGE_SECONDS, OutputFolder
 from mimir.presets import StudioPipelines, load_pipelines
 from mimir.study import analysis, trials, votes
@@ -85,8 +86,9 @@ CACHE_SWEEP_SECONDS = 600
 TRIAL_PROGRESS_LABELS = {"cogvideox": "video 1 of 2", "mimir": "video 2 of 2"}
 
 
-def _gpu(duration: int) -> Callable[[Callable], Callable]:
-    """`@spaces.GPU` on Hugging Face ZeroGPU Spaces; a no-op everywhere else."""
+def _gpu(duration: int | Callable[..., int]) -> Callable[[Callable], Callable]:
+    """`@spaces.GPU` on Hugging Face ZeroGPU Spaces; a no-op everywhere else. `duration`: seconds, or a function of
+    the decorated function's arguments that returns them (ZeroGPU calls it before granting the GPU)."""
     return (lambda fn: fn) if spaces is None else spaces.GPU(duration=duration)
 
 
@@ -286,10 +288,12 @@ class Studio:
         trials_path: str | Path | None = None,
         vote_rate: tuple[int, float] = VOTE_RATE,
         max_output_bytes: int | None = None,
+        gpu_max_seconds: int | None = None,
     ) -> None:
         """Opens the vote file and the trial file first: VoteStoreError / TrialStoreError say why they cannot be used
         (the app must not start and then fail every vote)."""
         self.pipes = pipes
+        self.gpu_max_seconds = gpu_max_seconds  # ZeroGPU: refuse up front what would need more GPU time than this
         self.votes = VoteStore(votes_path).open()
         self.trial_store = TrialStore(trials_path or trial_store_path(votes_path)).open()
         self.trials = trials.TrialFactory(trials.load_study_prompts(study_prompts), seed=study_seed, max_seed=MAX_SEED)
@@ -351,7 +355,7 @@ class Studio:
             num_inference_steps=_as_int("num_inference_steps", num_inference_steps),
             guidance_scale=_as_float("guidance_scale", guidance_scale),
         )
-        results = _run_compare(self.pipes, settings, _step_progress(progress, votes.MODEL_LABELS, _request_alive()))
+        results = self._run(self.pipes, settings, _step_progress(progress, votes.MODEL_LABELS, _request_alive()))
         spec = _parse_prompt(settings.prompt) if self.pipes.preset == "nano" else None
         out: dict[str, Any] = {}
         for model, res in results.items():
@@ -361,6 +365,15 @@ class Studio:
             out[model] = (mp4, info, [mp4, gif])
         cog, mim = out["cogvideox"], out["mimir"]
         return cog[0], mim[0], cog[1], mim[1], cog[2], mim[2], settings.seed
+
+    def _run(
+        self, pipes: StudioPipelines, settings: GenerationSettings, progress: StepProgress | None = None
+    ) -> dict[str, GenerationResult]:
+        """Both videos of `settings`, refused before any GPU is asked for if the settings are invalid or need more
+        GPU time than `gpu_max_seconds`."""
+        settings.validate(pipes.cogvideox, pipes.mimir)
+        check_budget(pair_seconds(pipes.preset, pipes.memory, settings), self.gpu_max_seconds)
+        return _run_compare(pipes, settings, progress)
 
     # ---- Token space tab -------------------------------------------------------------------------------------------
 
@@ -382,7 +395,7 @@ class Studio:
                 raise GenerationCancelled(stage)
             progress(fraction, desc=stage)
 
-        space = tokens.token_space(
+        space = _run_token_space(
             self.pipes.mimir,
             (prompts_text or "").splitlines(),
             answer_prompt=answer_prompt,
@@ -409,7 +422,7 @@ class Studio:
             trial,
             self.pipes,
             self._folder(),
-            run=_run_compare,
+            run=self._run,
             progress=_step_progress(progress, TRIAL_PROGRESS_LABELS, _request_alive()),
         )
         seconds = trial.settings["num_frames"] / made.fps
@@ -474,11 +487,23 @@ class Studio:
 # ---- adapters and module-level GPU functions (ZeroGPU wants plain functions) --------------------------------------
 
 
-@_gpu(duration=240)
+def _compare_seconds(
+    pipes: StudioPipelines, settings: GenerationSettings, progress: StepProgress | None = None
+) -> int:
+    """The GPU time `_run_compare` asks ZeroGPU for: what the preset, memory mode and settings need
+    (mimir/gpu_time.py), so a quick call is not refused for a long one's duration nor a slow mode cut off."""
+    return pair_seconds(pipes.preset, pipes.memory, settings)
+
+
+@_gpu(duration=_compare_seconds)
 def _run_compare(
     pipes: StudioPipelines, settings: GenerationSettings, progress: StepProgress | None = None
 ) -> dict[str, GenerationResult]:
     return compare(pipes, settings, progress)
+
+
+# The text models' forward passes and the sampled answers of panel b: seconds even for Phi-3.5 (our choice of margin).
+_run_token_space = _gpu(duration=60)(tokens.token_space)
 
 
 def _step_progress(
@@ -787,6 +812,16 @@ def build_demo(studio: Studio) -> gr.Blocks:
 # ---- entry point -------------------------------------------------------------------------------------------------
 
 
+def _positive_seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1 second")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(description="Mimir Studio (Gradio app)")
@@ -823,14 +858,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the app's folder of generated files (default: a new mimir-studio-* folder in the temp folder); "
         "removed on shutdown",
     )
+    parser.add_argument(
+        "--gpu-max-seconds",
+        type=_positive_seconds,  # argparse converts a string default too: MIMIR_GPU_MAX_SECONDS is checked alike
+        default=env("MIMIR_GPU_MAX_SECONDS"),
+        help="refuse generations whose estimated GPU time (mimir/gpu_time.py) exceeds this (ZeroGPU Spaces)",
+    )
     parser.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"))
     return parser.parse_args(argv)
 
 
+def on_zero_gpu() -> bool:
+    """Whether this process runs on a ZeroGPU Space (the `spaces` package says so in its config)."""
+    config = getattr(getattr(spaces, "config", None), "Config", None)
+    return bool(getattr(config, "zero_gpu", False))
+
+
+def check_memory_for_space(memory: str, zero_gpu: bool) -> None:
+    """ZeroGPU lends a GPU only inside `@spaces.GPU` calls; the main process loads the models and may only move them
+    to "cuda". `group_offload` creates its CUDA streams and pins host memory when it is installed, at start-up."""
+    if zero_gpu and memory == "group_offload":
+        raise ValueError(
+            "memory='group_offload' cannot run on a ZeroGPU Space: it needs CUDA at start-up (streams, pinned host "
+            "memory); use none or model_offload there"
+        )
+
+
 def create_app(args: argparse.Namespace) -> tuple[gr.Blocks, Studio]:
     """Check the vote and trial files, load the pipelines (once) and build the queued Blocks app; used by main() and
     the tests. The files are checked first: a bad --votes path fails in a second, not after loading the models."""
+    check_memory_for_space(args.memory, on_zero_gpu())
     VoteStore(args.votes).open()
     TrialStore(trial_store_path(args.votes)).open()
     pipes = load_pipelines(
@@ -846,6 +904,7 @@ def create_app(args: argparse.Namespace) -> tuple[gr.Blocks, Studio]:
         study_prompts=args.study_prompts,
         out_dir=args.out_dir,
         vote_rate=(args.votes_per_minute, 60.0),
+        gpu_max_seconds=args.gpu_max_seconds,
     )
     return queued(build_demo(studio)), studio
 
@@ -879,7 +938,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         demo, studio = create_app(args)
-    except (VoteStoreError, TrialStoreError) as err:
+    except (VoteStoreError, TrialStoreError, ValueError) as err:
         print(f"mimir studio: {err}", file=sys.stderr)
         sys.exit(2)
     serve(demo, studio, args.host, args.port)

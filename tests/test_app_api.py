@@ -20,7 +20,6 @@ from gradio_client.exceptions import AppError
 from moviepy import VideoFileClip
 
 import app
-from mimir import tokens
 from mimir.generation import GenerationSettings, PeakMemory, compare, generate
 from mimir.presets import StudioPipelines, load_smollm2_tokenizer
 from mimir.study import trials, votes
@@ -303,7 +302,7 @@ def test_model_events_run_one_at_a_time(served, monkeypatch):
         return wrapper
 
     monkeypatch.setattr(app, "_run_compare", timed(app._run_compare))
-    monkeypatch.setattr(tokens, "token_space", timed(tokens.token_space))
+    monkeypatch.setattr(app, "_run_token_space", timed(app._run_token_space))
     jobs = [
         client.submit("a red circle", "", 1, 9, 16, 16, 1, 4.0, api_name="/generate"),
         client.submit("", api_name="/new_trial"),
