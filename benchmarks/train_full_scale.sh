@@ -20,7 +20,7 @@
 #   resume        LoRA: 4 steps, stop; resume to 8 (a new process); and 8 steps straight; both loss lists printed
 #
 # The GPU image lacks diffusers, peft, PyAV and bitsandbytes: run `TOKENIZERS_ONLY=1 bash scripts/device_stage_prepare.sh`
-# here first; it cuts the wheels into pieces (.stage/cNN). The tree takes ~38 MiB of a call's 64 MiB, so carry one
+# here first; it cuts the wheels into pieces (.stage/cNN). The tree takes ~40 MiB of a call's 64 MiB, so carry one
 # piece per call with the manifest (`bash benchmarks/train_full_scale.sh install`, carry [".stage/manifest",
 # ".stage/c00"], then c01, ...; any stage may carry one): scripts/nano_device.sh gathers them under /tmp, which stays
 # while the machine is warm, and installs the wheels once all are there.

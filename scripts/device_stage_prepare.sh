@@ -3,8 +3,8 @@
 # .whl/ (diffusers and gguf wheels for the machine's Python 3.12) and .stage/ (MiniLM in fp16 + the SmolLM2 GGUF + the
 # wheels, and, with BASE_COMMIT set, the CogVideoX-nano base transformer of that commit as base/transformer; one tar cut
 # into PIECE-sized pieces, .stage/cNN/chunkNN, with .stage/manifest = its sha256 and piece count). Both folders are
-# listed in .git/info/exclude and travel with `carry`, one piece per call: the tracked tree is about 38 MiB, so a piece
-# of 25 MiB keeps a call under its 64 MiB.
+# listed in .git/info/exclude and travel with `carry`, one piece per call: the tracked tree is about 40 MiB, so a piece
+# of 20 MiB keeps a call under its 64 MiB (25 MiB stopped fitting on 2026-11-30).
 # BASE_COMMIT=1a320de^ is the base the shipped fine-tunes started from (the commit before they replaced it).
 # TOKENIZERS_ONLY=1 stages the text models' tokenizers without their weights (MiniLM's tokenizer files; SmolLM2's
 # tokenizer saved where load_smollm2_tokenizer reads it, cache/smollm2-135m-instruct): enough for the gpu tests and
@@ -42,7 +42,7 @@ if [ -n "${BASE_COMMIT:-}" ]; then
   parts="$parts base"
 fi
 tar cf $B/stage.tar -C $B $parts
-rm -rf .stage && mkdir .stage && split -b "${PIECE:-25M}" -d -a 2 $B/stage.tar $B/chunk
+rm -rf .stage && mkdir .stage && split -b "${PIECE:-20M}" -d -a 2 $B/stage.tar $B/chunk
 for f in $B/chunk*; do n=${f#$B/chunk}; mkdir -p .stage/c$n && mv "$f" .stage/c$n/chunk$n; done
 (sha256sum $B/stage.tar | cut -d' ' -f1; ls .stage | grep -c '^c') > .stage/manifest
 rm -rf $B
