@@ -304,8 +304,8 @@ class Studio:
     def header_markdown(self) -> str:
         p = self.pipes
         fast = "on" if p.fast else "off"
-        text = f"# Mimir Studio\n**preset** `{p.preset}` · **memory** `{p.memory}` · **fast** `{fast}` · CogVideoX vs Mimir"
-        text += " (CVPR 2025)"
+        text = f"# Mimir Studio\n**preset** `{p.preset}` · **memory** `{p.memory}` · **fast** `{fast}`"
+        text += " · CogVideoX vs Mimir (CVPR 2025)"
         if not p.trained:
             text += (
                 "\n\n<div class='untrained'><b>untrained</b>: the nano video models are random-initialised "

@@ -2,9 +2,9 @@
 transformer blocks, applied alike to the CogVideoX and the Mimir pipeline so that the two stay comparable.
 
 What we use, all library features:
-- **FirstBlockCache** (`diffusers.hooks.FirstBlockCacheConfig`, via `CogVideoXTransformer3DModel.enable_cache`): at each
-  denoiser call the first transformer block runs; when its residual changed by less than `threshold` (relative mean
-  absolute difference) since the last full call, the other blocks are skipped and their cached residual is added
+- **FirstBlockCache** (`diffusers.hooks.FirstBlockCacheConfig`, via `CogVideoXTransformer3DModel.enable_cache`): at
+  each denoiser call the first transformer block runs; when its residual changed by less than `threshold` (relative
+  mean absolute difference) since the last full call, the other blocks are skipped and their cached residual is added
   instead. One decision per call covers the whole batch (CFG's uncond + cond halves together), so with batched
   prompts a video can depend on its batch mates; the app and the guard generate one prompt per call.
 - **Regional `torch.compile`**: each `CogVideoXBlock` compiled in place (`block.compile()`), the recipe of diffusers'
