@@ -150,3 +150,25 @@ def count_block_forwards(transformer: CogVideoXTransformer3DModel) -> Iterator[B
     finally:
         for handle in handles:
             handle.remove()
+
+
+def record_cache_decisions(transformer: CogVideoXTransformer3DModel) -> list[bool]:
+    """FirstBlockCache's decisions from now on, one per DiT call (True: the other blocks ran), appended to the list
+    returned. Read from the cache's own decision, which runs eagerly (`torch.compiler.disable`), so unlike
+    `count_block_forwards` it adds no hook inside compiled blocks: install it before the first (compiling) call."""
+    from diffusers.hooks.first_block_cache import _FBC_LEADER_BLOCK_HOOK
+
+    registry = getattr(transformer.transformer_blocks[0], "_diffusers_hook", None)
+    hook = registry.get_hook(_FBC_LEADER_BLOCK_HOOK) if registry is not None else None
+    if hook is None:
+        raise ValueError("record_cache_decisions: the DiT carries no FirstBlockCache (cache='first_block')")
+    decisions: list[bool] = []
+    decide = hook._should_compute_remaining_blocks
+
+    @torch.compiler.disable
+    def recorded(residual: torch.Tensor) -> bool:
+        decisions.append(decide(residual))
+        return decisions[-1]
+
+    hook._should_compute_remaining_blocks = recorded
+    return decisions

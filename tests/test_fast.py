@@ -8,7 +8,14 @@ import torch
 
 import app
 from mimir.__main__ import main
-from mimir.fast import FAST_MODES, FastSettings, apply_fast, check_fast, count_block_forwards
+from mimir.fast import (
+    FAST_MODES,
+    FastSettings,
+    apply_fast,
+    check_fast,
+    count_block_forwards,
+    record_cache_decisions,
+)
 from mimir.offload import MEMORY_MODES, OffloadController
 from mimir.presets import load_pipelines, load_smollm2_tokenizer
 
@@ -45,7 +52,10 @@ def test_the_cache_skips_transformer_blocks(llm_tokenizer):
     apply_fast(fast.values(), FastSettings(threshold=SOME_SKIPPED))
     for name in ("cogvideox", "mimir"):
         reference, full = latents_and_count(exact[name])
+        decisions = record_cache_decisions(fast[name].transformer)
         latents, cached = latents_and_count(fast[name])
+        # the cache's own decisions (what full_scale.py reads under torch.compile) match the blocks that ran
+        assert len(decisions) == STEPS and cached.block_forwards == STEPS + (LAYERS - 1) * sum(decisions)
         assert full.denoiser_calls == cached.denoiser_calls == STEPS
         assert full.block_forwards == STEPS * LAYERS and full.fraction_computed == 1.0
         # the first block always runs; the others only on the steps the cache does not skip
@@ -76,13 +86,21 @@ def test_fast_off_puts_nothing_on_the_pipelines():
     assert fast.cogvideox.transformer.is_cache_enabled and fast.mimir.transformer.is_cache_enabled
 
 
-@pytest.mark.parametrize("mode", MEMORY_MODES)
-def test_the_cache_under_every_memory_mode_gives_the_latents_without_offload(llm_tokenizer, mode):
-    """The cache goes on before the memory mode; each mode gives bitwise the cached latents of mode none, and still
-    skips blocks (group offloading wraps the cache's hooks, so it moves weights as it would without it)."""
+@pytest.fixture(scope="module")
+def cached_without_offload(llm_tokenizer):
+    """Latents and block counts of the cached pair without any memory mode."""
     reference = studio_pair(llm_tokenizer, num_layers=LAYERS)
     apply_fast(reference.values(), FastSettings(threshold=SOME_SKIPPED))
-    expected = {name: latents_and_count(reference[name]) for name in ("cogvideox", "mimir")}
+    return {name: latents_and_count(reference[name]) for name in ("cogvideox", "mimir")}
+
+
+@pytest.mark.parametrize("mode", MEMORY_MODES)
+def test_the_cache_under_every_memory_mode_gives_the_latents_without_offload(
+    llm_tokenizer, cached_without_offload, mode
+):
+    """The cache goes on before the memory mode; each mode gives bitwise the cached latents of mode none, and still
+    skips blocks (group offloading wraps the cache's hooks, so it moves weights as it would without it)."""
+    expected = cached_without_offload
 
     pipes = studio_pair(llm_tokenizer, num_layers=LAYERS)
     apply_fast(pipes.values(), FastSettings(threshold=SOME_SKIPPED), mode)
@@ -109,6 +127,8 @@ def test_bad_values_and_impossible_combinations_are_refused(llm_tokenizer):
         apply_fast(studio_pair(llm_tokenizer, num_layers=1).values(), FastSettings())
     pipes = studio_pair(llm_tokenizer, num_layers=LAYERS)
     OffloadController(pipes, "cpu").apply("group_offload")
+    with pytest.raises(ValueError, match="the DiT carries no FirstBlockCache"):
+        record_cache_decisions(pipes["mimir"].transformer)
     with pytest.raises(ValueError, match="apply_fast after group offloading"):
         apply_fast(pipes.values(), FastSettings())
 
