@@ -8,6 +8,7 @@ The pipelines are loaded once, in `main()`, never at import.
     python app.py                                      # nano preset, CPU, offline
     python app.py --preset cogvideox-5b --mimir-weights PATH --memory model_offload
     python app.py --preset cogvideox-5b --base-model DIR --llm DIR --mimir-weights PATH   # local copies
+    python app.py --fast                               # step cache (+ torch.compile on CUDA); MIMIR_FAST=on on a Space
 
 Named API endpoints (scriptable with `gradio_client`): /generate, /random_seed, /tokens, /new_trial, /vote, /results.
 Every endpoint checks its own arguments before anything runs: their count (`StudioBlocks`) and each value's type
@@ -306,7 +307,9 @@ class Studio:
 
     def header_markdown(self) -> str:
         p = self.pipes
-        text = f"# Mimir Studio\n**preset** `{p.preset}` · **memory** `{p.memory}` · CogVideoX vs Mimir (CVPR 2025)"
+        fast = "on" if p.fast else "off"
+        text = f"# Mimir Studio\n**preset** `{p.preset}` · **memory** `{p.memory}` · **fast** `{fast}`"
+        text += " · CogVideoX vs Mimir (CVPR 2025)"
         if not p.trained:
             text += (
                 "\n\n<div class='untrained'><b>untrained</b>: the nano video models are random-initialised "
@@ -844,6 +847,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=env("MIMIR_MEMORY", "none"),
         help="none, model_offload, sequential_offload or group_offload (GPU; see README)",
     )
+    parser.add_argument(
+        "--fast",
+        nargs="?",
+        const="on",
+        default=env("MIMIR_FAST", "off"),
+        help="on (or bare --fast): step cache on both DiTs, torch.compile on CUDA (mimir/fast.py); default off",
+    )
     parser.add_argument("--votes", default=env("MIMIR_VOTES", str(votes.DEFAULT_VOTES)), help="vote CSV (appended)")
     parser.add_argument("--study-prompts", default=env("MIMIR_STUDY_PROMPTS"), help="study prompt list, one per line")
     parser.add_argument(
@@ -897,6 +907,7 @@ def create_app(args: argparse.Namespace) -> tuple[gr.Blocks, Studio]:
         memory=args.memory,
         base_model=args.base_model,
         llm=args.llm,
+        fast=args.fast,
     )
     studio = Studio(
         pipes,

@@ -25,6 +25,15 @@ denoising steps (after one untimed warm-up call of the reference pipeline) repor
 - the final latents' largest difference to diffusers' (CogVideoX) and to the same pipeline in mode `none` (saved
   under --root by the `none` run, so a later command compares against it).
 
+`--fast` adds, per mode, our CogVideoX and Mimir with `load_pipelines(fast="on")` (mimir/fast.py: FirstBlockCache on
+both DiTs, and on CUDA torch.compile of their blocks in modes `none` and `model_offload`), loaded afresh after the
+exact rows, each warmed up untimed by one call of `--fast-steps` steps (compilation; its seconds are in the JSON).
+The step cache skips some steps and not others, so a fast video is timed over all its steps: `--fast-steps` defaults
+to 50, and with fewer the denoising time is scaled by 50 / k (stated in the JSON). Their ratio is to the exact
+diffusers row of the same mode, i.e. fast vs diffusers' default `CogVideoXPipeline` at the same steps. Caveat: with
+random weights the cache's skip decisions are those of random weights (`dit_block_forwards_computed` says how many
+block forwards ran); the compile speed-up does not depend on the weights, the cache's does.
+
 Tokenizers: the real ones cannot be fetched offline, and none of T5's or Phi-3.5's ships with a package here. Each
 folder gets a word-level `tokenizers` tokenizer built from the prompt and the LLM-branch texts, with T5's and
 Phi-3.5's special tokens and Phi-3.5's chat template. T5 pads to n = 226 whatever the words, so its cost is exact;
@@ -40,6 +49,7 @@ saved and freed before the next. `--cleanup` removes the folders at the end.
 """
 
 import argparse
+import dataclasses
 import gc
 import inspect
 import json
@@ -62,6 +72,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mimir.bench.report import _version, cpu_model  # noqa: E402
+from mimir.fast import record_cache_decisions  # noqa: E402
 from mimir.generation import PeakMemory  # noqa: E402
 from mimir.offload import MEMORY_MODES  # noqa: E402
 from mimir.presets import load_pipelines, nano_scheduler  # noqa: E402
@@ -169,7 +180,7 @@ TINY = dict(
         COGVIDEOX_5B_TRANSFORMER,
         num_attention_heads=2,
         attention_head_dim=16,
-        num_layers=1,
+        num_layers=2,  # the step cache of --fast needs a first block and one more
         time_embed_dim=8,
         text_embed_dim=32,
         sample_height=2,
@@ -441,6 +452,7 @@ def measure_call(pipe, name: str, call: dict, steps: int, device: torch.device, 
         "seconds_first_step": first_step,
         "seconds_to_first_step": stamps[0] - start,
         "seconds_vae_decode": decode,
+        "seconds_denoising": stamps[-1] - denoise_start,
         "peak_gpu_allocated_bytes": gpu.peak_bytes if gpu else None,
         "peak_gpu_reserved_bytes": torch.cuda.max_memory_reserved(device) if gpu else None,
         "peak_host_rss_bytes": host.peak_bytes,
@@ -486,10 +498,81 @@ def run_mode(mode: str, paths: dict, args, shapes: dict, device: torch.device) -
     return rows
 
 
+def run_mode_fast(mode: str, paths: dict, args, shapes: dict, device: torch.device, exact: list[dict]) -> list[dict]:
+    """Our CogVideoX and Mimir with `fast="on"`, loaded afresh in `mode`, against the exact rows of the same mode."""
+    _free(str(device))
+    start = time.perf_counter()
+    pipes = load_pipelines(
+        "cogvideox-5b",
+        memory=mode,
+        device=device,
+        vae_tiling=not args.no_vae_tiling,
+        llm_quantization=args.llm_quantization,
+        fast="on",
+        **{k: str(v) for k, v in paths.items()},
+    )
+    load_seconds = time.perf_counter() - start
+    cog, mim = pipes.cogvideox, pipes.mimir
+    timers = {
+        "text_encoder": ForwardTimer(cog.text_encoder, device),
+        "llm": ForwardTimer(mim.llm, device),
+        "cogvideox.transformer": ForwardTimer(cog.transformer, device),
+        "mimir.transformer": ForwardTimer(mim.transformer, device),
+    }
+    call, k = shapes["call"], args.fast_steps
+    diffusers = next(r for r in exact if r["model"] == "diffusers")
+    rows = []
+    for label, pipe in (("cogvideox", cog), ("mimir", mim)):
+        # before the first call: recording adds nothing inside the compiled blocks, so nothing recompiles later
+        decisions = record_cache_decisions(pipe.transformer) if pipes.fast.cache == "first_block" else None
+        started = time.perf_counter()  # compilation happens in the first call of each DiT
+        pipe(prompt=WARMUP_PROMPT, num_inference_steps=k, output_type="np", **call)
+        _sync(device)
+        warmup = time.perf_counter() - started
+        if decisions is not None:
+            decisions.clear()
+        row = measure_call(pipe, label, call, k, device, timers)
+        blocks = len(pipe.transformer.transformer_blocks)
+        # the first block runs at every call, the others where the cache decided to compute
+        computed = (
+            None if decisions is None else (len(decisions) + (blocks - 1) * sum(decisions)) / (len(decisions) * blocks)
+        )
+        per_video = row["seconds_before_denoising"] + row["seconds_denoising"] * VIDEO_STEPS / k
+        per_video += row["seconds_vae_decode"]
+        same = next(r for r in exact if r["model"] == label)
+        rows.append(
+            {
+                "mode": mode,
+                "model": f"{label} fast",
+                "load_seconds": load_seconds,
+                **row,
+                "seconds_per_video_50": per_video,
+                "extrapolation": "measured" if k == VIDEO_STEPS else f"denoising x {VIDEO_STEPS}/{k}",
+                "seconds_warmup_call": warmup,
+                "fast_settings": dataclasses.asdict(pipes.fast),
+                "dit_block_forwards_computed": 1.0 if computed is None else computed,
+                "cache_decisions": decisions,
+                "ratio_to_diffusers": per_video / diffusers["seconds_per_video_50"],
+                # comparable only at the same step count
+                "max_abs_latent_diff_to_diffusers": (row["latents"] - diffusers["latents"]).abs().max().item()
+                if k == args.steps
+                else None,
+                "max_abs_latent_diff_to_exact": (row["latents"] - same["latents"]).abs().max().item()
+                if k == args.steps
+                else None,
+                "llm_prompt_tokens": same["llm_prompt_tokens"],
+            }
+        )
+    del pipes, cog, mim
+    _free(str(device))
+    return rows
+
+
 def compare_to_none(rows: list[dict], root: Path, steps: int) -> None:
     """Largest latent difference to the same pipeline in mode `none` (saved by the run that measured `none`)."""
     for row in rows:
-        path = root / f"latents-none-{row['model']}-{steps}steps.pt"
+        model = row["model"].replace(" ", "_")
+        path = root / f"latents-none-{model}-{row['steps_measured']}steps.pt"
         if row["mode"] == "none":
             torch.save(row["latents"], path)
         row["max_abs_latent_diff_to_none"] = (
@@ -535,6 +618,8 @@ def environment(device: torch.device) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.fast and args.fast_steps < 2:
+        raise SystemExit(f"--fast-steps={args.fast_steps}: at least 2")
     if args.steps < 2:
         raise SystemExit(f"--steps={args.steps}: at least 2 (step 1 carries the onload; the others give the median)")
     args.modes = args.modes or (list(MEMORY_MODES) if device.type == "cuda" else ["none"])
@@ -559,6 +644,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "guidance_scale": 6.0,
             "vae_tiling": not args.no_vae_tiling,
             "llm_quantization": args.llm_quantization,
+            "fast": args.fast,
+            "fast_steps": args.fast_steps if args.fast else None,
             **shapes["call"],
         },
         "configs": {k: v for k, v in shapes.items() if k != "call"},
@@ -569,6 +656,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if not args.build_only:
         for mode in args.modes:
             rows = run_mode(mode, paths, args, shapes, device)
+            if args.fast:
+                rows += run_mode_fast(mode, paths, args, shapes, device, rows)
             compare_to_none(rows, root, args.steps)
             for row in rows:
                 row.pop("latents")
@@ -594,6 +683,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=1, choices=[0, 1], help="untimed warm-up calls per mode")
     parser.add_argument("--llm-quantization", default="8bit", choices=["8bit", "none"])
     parser.add_argument("--no-vae-tiling", action="store_true")
+    parser.add_argument("--fast", action="store_true", help="also our pipelines with fast='on' (mimir/fast.py)")
+    parser.add_argument(
+        "--fast-steps", type=int, default=VIDEO_STEPS, help="steps of each fast call, warm-up and timed (default 50)"
+    )
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     parser.add_argument("--tiny", action="store_true", help="tiny shapes: a smoke test of this script (CPU)")
     parser.add_argument("--build-only", action="store_true")

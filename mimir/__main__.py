@@ -8,6 +8,7 @@ import argparse
 import importlib
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from . import __version__
@@ -26,6 +27,7 @@ DELEGATED = {
 
 
 def _add_generation_args(parser: argparse.ArgumentParser) -> None:
+    from .fast import FAST_MODES
     from .presets import MEMORY_MODES, PRESETS  # 6.7 s: only generate and compare build these flags
 
     parser.add_argument("--prompt", required=True)
@@ -45,6 +47,14 @@ def _add_generation_args(parser: argparse.ArgumentParser) -> None:
         "--llm", default=None, help="cogvideox-5b: LLM Hub id or folder (microsoft/Phi-3.5-mini-instruct)"
     )
     parser.add_argument("--memory", default="none", choices=MEMORY_MODES)
+    parser.add_argument(
+        "--fast",
+        nargs="?",
+        const="on",
+        default="off",
+        choices=FAST_MODES,
+        help="'on' (or bare --fast): step cache on both DiTs, torch.compile on CUDA (mimir/fast.py); default off",
+    )
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--vae-slicing", action="store_true")
     parser.add_argument("--fps", type=int, default=8)
@@ -72,6 +82,7 @@ def _load(args):
         vae_slicing=args.vae_slicing,
         base_model=args.base_model,
         llm=args.llm,
+        fast=args.fast,
     )
     if not pipes.trained:
         print("WARNING: the nano video models are UNTRAINED (random weights): the videos are noise.", file=sys.stderr)
@@ -102,6 +113,7 @@ def _environment(pipes) -> dict:
         "preset": pipes.preset,
         "trained": pipes.trained,
         "memory": pipes.memory,
+        "fast": None if pipes.fast is None else asdict(pipes.fast),
         "mimir_fusion_type": pipes.mimir.token_fuser.config.fusion_type,
         "environment": {**environment(), "mimir": __version__},
     }

@@ -32,6 +32,7 @@ from transformers import (
     T5EncoderModel,
 )
 
+from .fast import FastMode, FastSettings, apply_fast, check_fast
 from .model_sources import COGVIDEOX_LAYOUT, LLM_LAYOUT, resolve_model_source
 from .offload import MEMORY_MODES, MemoryMode, OffloadController  # MEMORY_MODES: the CLI's choices
 from .pipeline import MimirPipeline
@@ -166,6 +167,7 @@ class StudioPipelines:
     trained: bool
     defaults: dict = field(default_factory=dict)
     offload: OffloadController | None = None  # places both pipelines' modules in `memory` mode
+    fast: FastSettings | None = None  # what `fast="on"` put on both DiTs; None: exact
 
     def pipeline(self, model: Literal["cogvideox", "mimir"]) -> MimirPipeline:
         if model not in ("cogvideox", "mimir"):
@@ -475,6 +477,7 @@ def load_pipelines(
     llm_quantization: LLMQuantization | None = None,
     base_model: str | Path | None = None,
     llm: str | Path | None = None,
+    fast: FastMode = "off",
 ) -> StudioPipelines:
     """Build the CogVideoX and Mimir pipelines of a preset (a key of `PRESETS`).
 
@@ -493,6 +496,8 @@ def load_pipelines(
             the preset's (`THUDM/CogVideoX-5b`). cogvideox-5b only: the nano models are fixed.
         llm: the LLM branch: a Hub id or a local transformers folder; default the preset's
             (`microsoft/Phi-3.5-mini-instruct`). cogvideox-5b only.
+        fast: `"on"` puts `FastSettings.for_pipelines(device, memory)` on both DiTs (mimir/fast.py: a step cache,
+            and torch.compile on CUDA); `"off"` (default) leaves them exact.
 
     Every argument, folder and folder layout is checked before any model loads; errors name the value.
     """
@@ -500,6 +505,7 @@ def load_pipelines(
         raise ValueError(f"preset must be one of {list(PRESETS)}, got {preset!r}")
     if memory not in MEMORY_MODES:
         raise ValueError(f"memory must be one of {MEMORY_MODES}, got {memory!r}")
+    check_fast(fast)
     if fusion_type is not None and fusion_type not in FUSION_TYPES:
         raise ValueError(f"fusion_type must be one of {FUSION_TYPES}, got {fusion_type!r}")
     if device is None:
@@ -554,6 +560,9 @@ def load_pipelines(
         llm_branch=llm_branch,
         **limits,
     )
+    fast_settings = FastSettings.for_pipelines(device, memory) if fast == "on" else None
+    if fast_settings is not None:  # before the memory mode: group offloading must wrap the cache (mimir/fast.py)
+        apply_fast((cogvideox, mimir), fast_settings, memory)
     offload = OffloadController({"cogvideox": cogvideox, "mimir": mimir}, device).apply(
         memory, vae_tiling=vae_tiling, vae_slicing=vae_slicing
     )
@@ -565,4 +574,5 @@ def load_pipelines(
         trained=video.trained,
         defaults=asdict(spec.defaults),
         offload=offload,
+        fast=fast_settings,
     )

@@ -36,6 +36,24 @@ def test_tiny_run_writes_the_report(tmp_path):
     assert (tmp_path / "models" / "mimir" / "transformer").is_symlink()  # one DiT on disk, two in memory
 
 
+def test_tiny_run_with_fast_adds_the_fast_rows(tmp_path):
+    """--fast at tiny shapes on the CPU: the cache alone (no compilation off CUDA), timed over all its steps."""
+    out = tmp_path / "report.json"
+    args = ["--tiny", "--root", str(tmp_path / "models"), "--steps", "3", "--llm-quantization", "none", "--fast"]
+    full_scale.main(full_scale.build_parser().parse_args([*args, "--fast-steps", "3", "--json", str(out)]))
+    report = json.loads(out.read_text())
+    rows = {r["model"]: r for r in report["results"]}
+    assert set(rows) == {"diffusers", "cogvideox", "mimir", "cogvideox fast", "mimir fast"}
+    assert report["settings"]["fast"] is True and report["settings"]["fast_steps"] == 3
+    for name in ("cogvideox fast", "mimir fast"):
+        row = rows[name]
+        assert row["fast_settings"]["cache"] == "first_block" and row["fast_settings"]["compile"] is False
+        assert row["extrapolation"] == "denoising x 50/3" and row["seconds_warmup_call"] > 0
+        assert 0 < row["dit_block_forwards_computed"] <= 1 and row["ratio_to_diffusers"] > 0
+        assert row["max_abs_latent_diff_to_exact"] is not None  # same step count: comparable
+    assert report["table"].count("\n") == 6  # header, rule, five rows
+
+
 def test_offload_modes_are_refused_on_the_cpu(tmp_path):
     args = full_scale.build_parser().parse_args(["--tiny", "--root", str(tmp_path), "--device", "cpu"])
     args.modes = ["model_offload"]

@@ -26,12 +26,12 @@ def llm_tokenizer():
     return load_smollm2_tokenizer()
 
 
-def studio_pair(llm_tokenizer) -> dict[str, MimirPipeline]:
+def studio_pair(llm_tokenizer, num_layers: int = 1) -> dict[str, MimirPipeline]:
     """Fresh seeded modules, shared as `load_pipelines` shares them: text encoder, VAE and scheduler."""
     tokenizer, text_encoder = tiny_text_encoder()
-    transformer, vae, scheduler = tiny_video_models()
+    transformer, vae, scheduler = tiny_video_models(num_layers=num_layers)
     torch.manual_seed(5)
-    mimir_transformer, _, _ = tiny_video_models()
+    mimir_transformer, _, _ = tiny_video_models(num_layers=num_layers)
     with torch.no_grad():  # a DiT of its own, with other weights than CogVideoX's
         for p in mimir_transformer.parameters():
             p.add_(0.01 * torch.randn_like(p))

@@ -58,8 +58,11 @@ def tiny_vae_config() -> dict:
     )
 
 
-def tiny_video_models(sample_height=2, sample_width=2, sample_frames=9, patch_size=1, max_text_seq_length=SEQ + 4):
-    """Tiny DiT + VAE + scheduler; the sample size and patch set what `supported_inputs` derives (nano by default)."""
+def tiny_video_models(
+    sample_height=2, sample_width=2, sample_frames=9, patch_size=1, max_text_seq_length=SEQ + 4, num_layers=1
+):
+    """Tiny DiT + VAE + scheduler; the sample size and patch set what `supported_inputs` derives (nano by default).
+    A step cache needs `num_layers` >= 2 (a first block and the rest)."""
     torch.manual_seed(0)
     transformer = CogVideoXTransformer3DModel(
         num_attention_heads=2,
@@ -68,7 +71,7 @@ def tiny_video_models(sample_height=2, sample_width=2, sample_frames=9, patch_si
         out_channels=4,
         time_embed_dim=2,
         text_embed_dim=ENCODER_DIM,
-        num_layers=1,
+        num_layers=num_layers,
         sample_width=sample_width,
         sample_height=sample_height,
         sample_frames=sample_frames,

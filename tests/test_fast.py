@@ -1,0 +1,184 @@
+"""The `fast` switch (mimir/fast.py) on tiny seeded pipelines: the step cache really skips transformer blocks, leaves
+the latents bitwise alone when it skips nothing, works under every memory mode with the same latents as without
+offload, and bad values and impossible combinations are refused naming the value; the CLI and the app pass the
+switch to `load_pipelines`."""
+
+import pytest
+import torch
+
+import app
+from mimir.__main__ import main
+from mimir.fast import (
+    FAST_MODES,
+    FastSettings,
+    apply_fast,
+    check_fast,
+    count_block_forwards,
+    record_cache_decisions,
+)
+from mimir.offload import MEMORY_MODES, OffloadController
+from mimir.presets import load_pipelines, load_smollm2_tokenizer
+
+from .test_offload import CALL, PROMPTS, studio_pair
+
+
+# 8 steps and 3 blocks: enough steps for the first block's residual to settle, a first block and two to skip.
+STEPS, LAYERS = 8, 3
+# On these seeded tiny DiTs the first block's residual changes by more than 1% at every step (nothing is skipped)
+# and by less than 20% at some (half the blocks are skipped); measured, and asserted below.
+NOTHING_SKIPPED, SOME_SKIPPED = 0.01, 0.2
+
+
+@pytest.fixture(scope="module")
+def llm_tokenizer():
+    return load_smollm2_tokenizer()
+
+
+def latents_and_count(pipe, seed: int = 3):
+    """Final latents of one call, and the DiT's block forwards during it."""
+    with count_block_forwards(pipe.transformer) as count:
+        out = pipe(
+            PROMPTS[0],
+            generator=torch.Generator().manual_seed(seed),
+            output_type="latent",
+            **{**CALL, "num_inference_steps": STEPS},
+        )
+    return out.frames, count
+
+
+def test_the_cache_skips_transformer_blocks(llm_tokenizer):
+    exact = studio_pair(llm_tokenizer, num_layers=LAYERS)
+    fast = studio_pair(llm_tokenizer, num_layers=LAYERS)
+    apply_fast(fast.values(), FastSettings(threshold=SOME_SKIPPED))
+    for name in ("cogvideox", "mimir"):
+        reference, full = latents_and_count(exact[name])
+        decisions = record_cache_decisions(fast[name].transformer)
+        latents, cached = latents_and_count(fast[name])
+        # the cache's own decisions (what full_scale.py reads under torch.compile) match the blocks that ran
+        assert len(decisions) == STEPS and cached.block_forwards == STEPS + (LAYERS - 1) * sum(decisions)
+        assert full.denoiser_calls == cached.denoiser_calls == STEPS
+        assert full.block_forwards == STEPS * LAYERS and full.fraction_computed == 1.0
+        # the first block always runs; the others only on the steps the cache does not skip
+        assert STEPS <= cached.block_forwards < STEPS * LAYERS, (name, cached)
+        assert not torch.equal(latents, reference)  # a skipped step reuses residuals: the numbers move
+        assert torch.isfinite(latents).all()
+
+
+def test_a_cache_that_skips_nothing_and_fast_off_are_bitwise_exact(llm_tokenizer):
+    exact = studio_pair(llm_tokenizer, num_layers=LAYERS)
+    hooked = studio_pair(llm_tokenizer, num_layers=LAYERS)
+    apply_fast(hooked.values(), FastSettings(threshold=NOTHING_SKIPPED))
+    for name in ("cogvideox", "mimir"):
+        reference, _ = latents_and_count(exact[name])
+        latents, count = latents_and_count(hooked[name])
+        assert count.fraction_computed == 1.0
+        torch.testing.assert_close(latents, reference, rtol=0, atol=0)
+        # and the state is reset after a call (diffusers' maybe_free_model_hooks): a second call gives the same
+        torch.testing.assert_close(latents_and_count(hooked[name])[0], reference, rtol=0, atol=0)
+
+
+def test_fast_off_puts_nothing_on_the_pipelines():
+    pipes = load_pipelines("nano", device="cpu")  # default: fast="off"
+    assert pipes.fast is None
+    assert not pipes.cogvideox.transformer.is_cache_enabled and not pipes.mimir.transformer.is_cache_enabled
+    fast = load_pipelines("nano", device="cpu", fast="on")
+    assert fast.fast == FastSettings(compile=False)  # the CPU: the cache alone
+    assert fast.cogvideox.transformer.is_cache_enabled and fast.mimir.transformer.is_cache_enabled
+
+
+@pytest.fixture(scope="module")
+def cached_without_offload(llm_tokenizer):
+    """Latents and block counts of the cached pair without any memory mode."""
+    reference = studio_pair(llm_tokenizer, num_layers=LAYERS)
+    apply_fast(reference.values(), FastSettings(threshold=SOME_SKIPPED))
+    return {name: latents_and_count(reference[name]) for name in ("cogvideox", "mimir")}
+
+
+@pytest.mark.parametrize("mode", MEMORY_MODES)
+def test_the_cache_under_every_memory_mode_gives_the_latents_without_offload(
+    llm_tokenizer, cached_without_offload, mode
+):
+    """The cache goes on before the memory mode; each mode gives bitwise the cached latents of mode none, and still
+    skips blocks (group offloading wraps the cache's hooks, so it moves weights as it would without it)."""
+    expected = cached_without_offload
+
+    pipes = studio_pair(llm_tokenizer, num_layers=LAYERS)
+    apply_fast(pipes.values(), FastSettings(threshold=SOME_SKIPPED), mode)
+    OffloadController(pipes, "cpu").apply(mode)
+    for name in ("cogvideox", "mimir", "cogvideox", "mimir"):
+        latents, count = latents_and_count(pipes[name])
+        torch.testing.assert_close(latents, expected[name][0], rtol=0, atol=0)
+        assert count.block_forwards == expected[name][1].block_forwards < STEPS * LAYERS
+
+
+def test_bad_values_and_impossible_combinations_are_refused(llm_tokenizer):
+    with pytest.raises(ValueError, match=r"fast must be one of \('off', 'on'\), got 'yes'"):
+        check_fast("yes")
+    with pytest.raises(ValueError, match=r"fast must be one of \('off', 'on'\), got 'yes'"):
+        load_pipelines("nano", fast="yes")  # before anything loads
+    with pytest.raises(ValueError, match=r"cache must be one of \('first_block', 'none'\), got 'pab'"):
+        FastSettings(cache="pab").check()
+    with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\) for cache='first_block', got 1.5"):
+        FastSettings(threshold=1.5).check()
+    for mode in ("sequential_offload", "group_offload"):
+        with pytest.raises(ValueError, match=f"compile=True with memory='{mode}': compilation runs only with"):
+            FastSettings(compile=True).check(mode)
+    with pytest.raises(ValueError, match="cache='first_block' needs a DiT of at least 2 transformer blocks.* has 1"):
+        apply_fast(studio_pair(llm_tokenizer, num_layers=1).values(), FastSettings())
+    pipes = studio_pair(llm_tokenizer, num_layers=LAYERS)
+    OffloadController(pipes, "cpu").apply("group_offload")
+    with pytest.raises(ValueError, match="the DiT carries no FirstBlockCache"):
+        record_cache_decisions(pipes["mimir"].transformer)
+    with pytest.raises(ValueError, match="apply_fast after group offloading"):
+        apply_fast(pipes.values(), FastSettings())
+
+
+def test_compile_goes_on_every_block_on_cuda_only(llm_tokenizer, monkeypatch):
+    """Where `fast="on"` compiles, and that it compiles each transformer block in place (regional compilation);
+    compiling for real is for the GPU run."""
+    assert FastSettings.for_pipelines("cuda", "none").compile and FastSettings.for_pipelines("cuda", "model_offload")
+    assert not FastSettings.for_pipelines("cuda", "group_offload").compile
+    assert not FastSettings.for_pipelines("cpu", "none").compile
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: compiled.append(self))
+    pipes = studio_pair(llm_tokenizer, num_layers=LAYERS)
+    apply_fast(pipes.values(), FastSettings(compile=True))
+    blocks = [b for name in ("cogvideox", "mimir") for b in pipes[name].transformer.transformer_blocks]
+    assert [id(b) for b in compiled] == [id(b) for b in blocks]
+
+
+class Loaded(Exception):
+    """Raised by the stand-in loader: the arguments reached it."""
+
+
+def test_the_cli_and_the_app_pass_the_switch_to_load_pipelines(monkeypatch, tmp_path, capsys):
+    seen = {}
+
+    def fake_load(*args, **kwargs):
+        seen.update(kwargs)
+        raise Loaded
+
+    monkeypatch.setattr("mimir.presets.load_pipelines", fake_load)
+    base = ["generate", "--prompt", "a red circle", "--out", str(tmp_path / "x.mp4")]
+    for flags, expected in (([], "off"), (["--fast"], "on"), (["--fast", "on"], "on"), (["--fast", "off"], "off")):
+        with pytest.raises(Loaded):
+            main(base + flags)
+        assert seen["fast"] == expected, flags
+    with pytest.raises(SystemExit):
+        main(base + ["--fast", "maybe"])
+    assert "invalid choice: 'maybe' (choose from off, on)" in capsys.readouterr().err.replace("'off', 'on'", "off, on")
+
+    monkeypatch.setattr(app, "load_pipelines", fake_load)
+    monkeypatch.delenv("MIMIR_FAST", raising=False)
+    assert app.parse_args([]).fast == "off" and app.parse_args(["--fast"]).fast == "on"
+    monkeypatch.setenv("MIMIR_FAST", "on")
+    args = app.parse_args(["--votes", str(tmp_path / "votes.csv")])
+    with pytest.raises(Loaded):
+        app.create_app(args)
+    assert seen["fast"] == "on"
+    assert app.parse_args(["--fast", "off"]).fast == "off"  # a flag wins over the variable
+    # a bad Space variable reaches the one check, which names it
+    monkeypatch.setenv("MIMIR_FAST", "fastest")
+    with pytest.raises(ValueError, match=r"fast must be one of \('off', 'on'\), got 'fastest'"):
+        load_pipelines("nano", fast=app.parse_args([]).fast)
+    assert FAST_MODES == ("off", "on")
