@@ -16,6 +16,7 @@ from typing import Literal
 
 import torch
 
+from .llm_prefix import Group, PrefixCache, fixed_prefix_ids, hidden_after_prefixes
 from .offload import compute_device
 
 
@@ -209,6 +210,9 @@ class PromptEncoder:
         self.cache_size = cache_size
         self.batch_size = batch_size
         self._cache: OrderedDict[tuple, Encoding] = OrderedDict()
+        # The LLM branch's prompt-independent prefixes (mimir/llm_prefix.py): kept across prompts and `clear_cache`.
+        self.prefix_cache = PrefixCache()
+        self._prefix_ids: dict[tuple[str, str], tuple[int, ...]] = {}
 
     # ---- encoder branch -------------------------------------------------------------------------------------------
 
@@ -272,16 +276,16 @@ class PromptEncoder:
         instructions = torch.zeros(len(prompts), len(self.llm_config.instructions), L, d)  # (B, 4, L, D_llm)
         if texted:
             kept = [llm_prompts[i] for i in texted]
-            B, K = len(kept), len(self.llm_config.instructions)
-            # The prompts and every (instruction, prompt) pair in one batched pass: one forward of B * (1 + K) rows
-            # instead of 1 + K forwards, the shared system prompt run once (`llm_hidden_states`): a new prompt's
-            # encode_prompt went from 1.17 to 0.43 s median (benchmarks/speed.py, 2 cores).
+            # The prompts and every (instruction, prompt) pair in one forward pass of B * (1 + K) rows, each template's
+            # prompt-independent prefix (system prompt, markers, instruction words) taken from the prefix cache, so
+            # only the prompts' own tokens run (mimir/llm_prefix.py).
+            templates = ["{prompt}", *self.llm_config.instructions]
+            runs = self._run_llm_templates(templates, kept)  # per template: (B, m_t, L, D_llm), info
+            hidden, info = runs[0]
             texts = [self._chat(p) for p in kept]
-            texts += [self._chat(t.format(prompt=p)) for t in self.llm_config.instructions for p in kept]
-            hidden, info = self._run_llm(texts)  # (B * (1 + K), m, L, D_llm)
-            queries.update(zip(texted, self._select_spans(texts[:B], kept, hidden, info)))  # (m, L, D_llm)
-            last = self._last_tokens(hidden[B:], info["mask"][B:])  # (K * B, L, D_llm), instruction-major
-            instructions[texted] = last.view(K, B, L, d).transpose(0, 1)  # (B_text, K, L, D_llm)
+            queries.update(zip(texted, self._select_spans(texts, kept, hidden, info)))  # (m, L, D_llm)
+            for k, (hidden, info) in enumerate(runs[1:]):
+                instructions[texted, k] = self._last_tokens(hidden, info["mask"])  # (B_text, L, D_llm)
         answers: dict[int, tuple[str, torch.Tensor, list[str]]] = {}
         if answer_seed is not None:
             for i in texted:
@@ -322,19 +326,55 @@ class PromptEncoder:
         text = self.llm_tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return text + assistant_text if assistant_text is not None else text
 
-    def _run_llm(self, texts: list[str]) -> tuple[torch.Tensor, dict]:
-        """Right-padded batched forward pass (causal attention: padding after a sequence cannot change it)."""
+    def _tokenize(self, texts: list[str]) -> dict:
+        """Right-padded token ids, mask and character offsets of `texts` (B, m)."""
         tok = self.llm_tokenizer
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
         tok.padding_side = "right"
         inputs = tok(texts, return_tensors="pt", padding=True, return_offsets_mapping=True, add_special_tokens=False)
-        offsets = inputs.pop("offset_mapping")  # (B, m, 2)
         _check_llm_context(self.llm, inputs.input_ids.shape[1])
+        return {"ids": inputs.input_ids, "mask": inputs.attention_mask.bool(), "offsets": inputs.offset_mapping}
+
+    def _run_llm(self, texts: list[str]) -> tuple[torch.Tensor, dict]:
+        """Right-padded batched forward pass (causal attention: padding after a sequence cannot change it)."""
+        info = self._tokenize(texts)
         device = compute_device(self.llm)
-        ids, mask = inputs.input_ids.to(device), inputs.attention_mask.bool().to(device)  # (B, m), (B, m)
+        ids, mask = info["ids"].to(device), info["mask"].to(device)  # (B, m), (B, m)
         hidden = llm_hidden_states(self.llm, ids, mask, self.llm_config.hidden_layers).float().cpu()  # (B, m, L, D)
-        return hidden, {"ids": inputs.input_ids, "mask": inputs.attention_mask.bool(), "offsets": offsets}
+        return hidden, info
+
+    def _run_llm_templates(self, templates: list[str], prompts: list[str]) -> list[tuple[torch.Tensor, dict]]:
+        """`_run_llm` of `_chat(template.format(prompt=p))` for every template and prompt, in one forward pass that
+        starts every row after its template's cached prefix. One (hidden (B, m_t, L, D_llm), info) per template."""
+        device = compute_device(self.llm)
+        layers = self.llm_config.hidden_layers
+        infos, groups = [], []
+        for template in templates:
+            info = self._tokenize([self._chat(template.format(prompt=p)) for p in prompts])
+            ids, mask = info["ids"].to(device), info["mask"].to(device)  # (B, m_t)
+            prefix_ids = self._template_prefix(template)
+            P = len(prefix_ids)
+            # A row that does not start with the prefix (a tokenizer merge at its end) or has no token of its own
+            # after it runs whole: never assume the cache applies.
+            fits = 0 < P < int(mask.sum(dim=1).min()) and bool(
+                (ids[:, :P] == torch.tensor(prefix_ids, device=device)).all()
+            )
+            prefix = self.prefix_cache.get(self.llm, prefix_ids, layers, device) if fits else None
+            start = P if fits else 0
+            groups.append(Group(ids[:, start:], mask[:, start:], prefix))
+            infos.append(info)
+        pad = self.llm_tokenizer.pad_token_id
+        hidden = hidden_after_prefixes(self.llm, groups, layers, pad)  # per template: (B, m_t, L, D_llm)
+        return [(h.float().cpu(), info) for h, info in zip(hidden, infos)]
+
+    def _template_prefix(self, template: str) -> tuple[int, ...]:
+        """The ids every `_chat(template.format(prompt=...))` starts with, whatever the prompt (computed once)."""
+        key = (self.llm_config.system_prompt, template)
+        if key not in self._prefix_ids:
+            tokenize = lambda text: self.llm_tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
+            self._prefix_ids[key] = fixed_prefix_ids(tokenize, template, self._chat)
+        return self._prefix_ids[key]
 
     def _llm_hidden(self, texts: list[str], spans: list[str]) -> list[tuple[torch.Tensor, list[str]]]:
         """Hidden states of each text; with `token_selection="prompt"` only those overlapping the last occurrence of
