@@ -29,7 +29,7 @@ REFERENCE_VOLUME = 49 * 480 * 720
 FIVE_B_COSTS: dict[str, ModeCost] = {
     "none": ModeCost(step_seconds=1.78, fixed_seconds=5.0),
     "model_offload": ModeCost(step_seconds=1.79, fixed_seconds=22.8),
-    "group_offload": ModeCost(step_seconds=1.85, fixed_seconds=9.6),
+    "group_offload": ModeCost(step_seconds=1.85, fixed_seconds=9.1),
     "sequential_offload": ModeCost(step_seconds=3.46, fixed_seconds=13.4),
 }
 # Our choices: a margin for a GPU slower than the H200 measured and for the first call's warm-up; ZeroGPU's own

@@ -209,8 +209,9 @@ class OffloadController:
                 # The slot hook goes on *before* group offloading, inside diffusers' wrappers: with CUDA streams,
                 # diffusers' lazy prefetching removes its top-level hook after the first forward and restores
                 # `module.forward` to what it was when that hook was registered, which would drop a wrapper added
-                # later (measured on an H200: from the second call on, the 8-bit LLM stayed on the GPU while the DiT
-                # denoised). Inside, it survives, and `decode` still finds it as `_hf_hook` (apply_forward_hook).
+                # later (seen on an H200 in tests/test_offload_gpu.py: from the second call on, Mimir's fuser stayed
+                # on the GPU while the DiT denoised). Inside, it survives, and `decode` still finds it as `_hf_hook`
+                # (apply_forward_hook).
                 add_hook_to_module(module, SlotHook(self, owned.name, onload=False))
                 # DiTs: one transformer block per group; others: per layer (see the module docstring).
                 level = "block_level" if owned.name.endswith("transformer") else "leaf_level"
