@@ -1,0 +1,37 @@
+"""Mimir-nano's `encode_prompt` over N new prompts in one process (model loading included): a whole-process timing
+of the text encoding a user meets, for A/B runs of two commits under an outside timer.
+
+    /usr/bin/time -v .venv/bin/python benchmarks/encode_new_prompts.py --prompts 40
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from speed import fresh_prompts  # noqa: E402
+
+from mimir.presets import load_pipelines  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prompts", type=int, default=40, help="new prompts to encode (each once)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the prompt sampler")
+    args = parser.parse_args(argv)
+    if args.prompts < 1:
+        parser.error(f"--prompts {args.prompts}: at least 1")
+    torch.set_grad_enabled(False)
+    pipe = load_pipelines("nano").mimir
+    for prompt in fresh_prompts(args.prompts, seed=args.seed):
+        pipe.encode_prompt(prompt, "")  # prompt + the empty negative prompt + the fuser, as a generation does
+
+
+if __name__ == "__main__":
+    main()
