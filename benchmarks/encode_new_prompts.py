@@ -27,10 +27,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.prompts < 1:
         parser.error(f"--prompts {args.prompts}: at least 1")
-    torch.set_grad_enabled(False)
     pipe = load_pipelines("nano").mimir
-    for prompt in fresh_prompts(args.prompts, seed=args.seed):
-        pipe.encode_prompt(prompt, "")  # prompt + the empty negative prompt + the fuser, as a generation does
+    with torch.no_grad():  # a context, not the global switch: the tests call main() in their own process
+        for prompt in fresh_prompts(args.prompts, seed=args.seed):
+            pipe.encode_prompt(prompt, "")  # prompt + the empty negative prompt + the fuser, as a generation does
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 below 1."""
 
 import pytest
+import torch
 
 from mimir.pipeline import MimirPipeline
 
@@ -15,6 +16,7 @@ def test_encodes_each_new_prompt_once(monkeypatch):
     monkeypatch.setattr(MimirPipeline, "encode_prompt", lambda self, p, n, **kw: seen.append(p) or real(self, p, n))
     script.main(["--prompts", "3"])
     assert len(seen) == len(set(seen)) == 3
+    assert torch.is_grad_enabled()  # the script leaves the process's grad mode as it found it
 
 
 def test_refuses_no_prompts(capsys):
