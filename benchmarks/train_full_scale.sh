@@ -8,7 +8,11 @@
 #
 # All stages can run on one nvidia-h200-x2 machine (the 1-GPU stages use GPU 0 through configs/accelerate/1gpu.yaml):
 # the wheels are then staged once, and the clips and the feature cache under /tmp are shared while it stays warm.
-# None of these stages has been run yet; their wall time is unknown (each builds ~14 B random parameters first).
+# Measured on 2026-11-30 (benchmarks/RESULTS.md, "Full-scale training"): savers_1gpu, savers_2gpu, lora_1gpu and
+# resume, with the arguments below (run as single commands, the 1-GPU ones pinned by CUDA_VISIBLE_DEVICES). full_1gpu
+# and fsdp_2gpu have not run yet.
+# --dataloader-num-workers 0: forked loader workers hung there before the fix (mimir.train.finetune.clip_loader now
+# spawns them, untested on a GPU), and the measured figures decode in the training process.
 #
 #   savers_1gpu   full fine-tune with the memory savers: bf16 weights, 8-bit AdamW, gradient checkpointing, the
 #                 frozen T5 + Phi-3.5 + VAE resident (no cache): the "fits one 80 GB GPU" target
@@ -34,7 +38,7 @@ bash scripts/nano_device.sh none  # gathers the carried pieces; installs the whe
 export PYTHONPATH=/tmp/site:$PWD
 OUT=${OUT:-$W/out}
 
-common=(--videos $W/videos --num-videos 16 --mixed-precision bf16 --gradient-checkpointing --dataloader-num-workers 4
+common=(--videos $W/videos --num-videos 16 --mixed-precision bf16 --gradient-checkpointing --dataloader-num-workers 0
         --train-batch-size 1 --learning-rate 1e-5 --lr-warmup-steps 0)
 savers=(--transformer-dtype bf16 --optimizer adamw8bit)
 lora=(--lora-rank 64 --transformer-dtype bf16 --learning-rate 1e-4 --cache-dir $W/cache)

@@ -15,8 +15,16 @@ from mimir.presets import PRESETS, TrainingComponents, load_mimir_weights, load_
 from mimir.train import PRESET_NAMES, cli_main, parse_args
 from mimir.train.feature_cache import FeatureCache
 from mimir.train.filters import ClipFilter, ScorerSpec, frame_luma
-from mimir.train.finetune import check_sizes, train_on_videos
-from mimir.train.videos import ClipSpec, StepBatches, list_videos, read_frames, resize_crop
+from mimir.train.finetune import check_sizes, clip_loader, train_on_videos
+from mimir.train.videos import (
+    ClipSpec,
+    StepBatches,
+    VideoClips,
+    collate_clips,
+    list_videos,
+    read_frames,
+    resize_crop,
+)
 
 from .tiny import ENCODER_DIM, LLM_DIM, SEQ, tiny_llm, tiny_text_encoder, tiny_video_models
 
@@ -194,6 +202,20 @@ def test_lora_weights_load_onto_the_base_dit(videos, text_parts, tmp_path):
     changed = [k for k, v in transformer.state_dict().items() if not torch.equal(v, base.state_dict()[k])]
     assert changed and all(k.endswith("weight") and ".attn1." in k for k in changed)  # the adapted projections only
     assert set(transformer.state_dict()) == set(base.state_dict())  # fused: no LoRA layers left
+
+
+def test_loader_workers_are_spawned_and_give_the_batches_of_the_main_process(videos):
+    """Forked workers hung on the GPU machine (see clip_loader); spawned ones must see the same clips, in order."""
+    items = [i for i in list_videos(videos) if Path(i.path).stem.startswith("clip")]  # the 4 good clips
+    clips = VideoClips(items, ClipSpec(num_frames=9, height=16, width=16))
+    batches = StepBatches(len(clips), 2, world=1, rank=0, seed=0, start_step=0, end_step=3)
+    spawned = clip_loader(clips, batches, collate_clips, num_workers=2)
+    assert spawned.multiprocessing_context.get_start_method() == "spawn"
+    inline = list(clip_loader(clips, batches, collate_clips, num_workers=0))
+    got = list(spawned)
+    assert len(got) == len(inline) == 3
+    for a, b in zip(got, inline):
+        assert a["caption"] == b["caption"] and torch.equal(a["video"], b["video"])
 
 
 def test_filters_on_constructed_clips():

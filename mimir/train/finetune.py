@@ -70,6 +70,17 @@ def video_latents(vae: AutoencoderKLCogVideoX, video: torch.Tensor, generator: t
     return (z * vae.config.scaling_factor).permute(0, 2, 1, 3, 4)  # (B, F_lat, C, h, w)
 
 
+def clip_loader(dataset: Dataset, batches: StepBatches, collate, num_workers: int) -> DataLoader:
+    """The training loader; its workers are spawned, never forked. On the GPU machine (H200, torch 2.11, PyAV 19)
+    forked workers decoding 480x720 clips hung before the first batch, the main process waiting on their queue
+    (issue 13's first run; benchmarks/RESULTS.md). The likely cause: a forked child inherits the state of the
+    parent's CUDA context and FFmpeg threads. Spawned workers start clean, for a few seconds of start-up each."""
+    context = "spawn" if num_workers > 0 else None
+    return DataLoader(
+        dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers, multiprocessing_context=context
+    )
+
+
 def with_empty_rows(text: dict, empty: dict, rows: torch.Tensor, keys: tuple[str, ...]) -> dict:
     """`text` with the chosen batch rows (`rows`, (B,) bool) of `keys` replaced by the empty caption's features
     (`empty`, each (1, ...)); on `rows`' device."""
@@ -298,7 +309,7 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         step * args.gradient_accumulation_steps,
         args.max_train_steps * args.gradient_accumulation_steps,
     )
-    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=args.dataloader_num_workers)
+    loader = clip_loader(dataset, batches, collate, args.dataloader_num_workers)
 
     def write_weights() -> None:
         full_state = accelerator.get_state_dict(model)  # every process: FSDP gathers the shards
