@@ -9,7 +9,7 @@ import argparse
 import logging
 
 import app
-from tests.test_app_api import tiny_pipes
+from tests.tiny_studio import tiny_pipes
 
 
 def main(args: argparse.Namespace) -> None:

@@ -21,33 +21,15 @@ from moviepy import VideoFileClip
 
 import app
 from mimir.generation import GenerationSettings, PeakMemory, compare, generate
-from mimir.presets import StudioPipelines, load_smollm2_tokenizer
 from mimir.study import trials, votes
 from tests.net import free_port
-from tests.test_pipeline import make_pipe
-from tests.tiny import SEQ, tiny_llm, tiny_text_encoder
+from tests.tiny import SEQ
+from tests.tiny_studio import STEPS, tiny_pipes
 
 
 pytestmark = pytest.mark.timeout(600)
-STEPS = 2
 STUDY_PROMPTS = ("a red circle to the left of a blue square", "three yellow triangles")
 LONG_PROMPT = " ".join(["a red circle to the left of a blue square"] * 6)  # ~60 tokens, over the tiny n = 16
-
-
-def tiny_pipes() -> StudioPipelines:
-    """CogVideoX and Mimir on tiny seeded components: 16x16 frames, n = 16 encoder tokens, a random 2-layer LLM."""
-    tokenizer, text_encoder = tiny_text_encoder()
-    llm_tokenizer = load_smollm2_tokenizer()
-    parts = (tokenizer, text_encoder, llm_tokenizer, tiny_llm(llm_tokenizer))
-    defaults = {"num_frames": 9, "height": 16, "width": 16, "num_inference_steps": STEPS, "guidance_scale": 4.0}
-    return StudioPipelines(
-        cogvideox=make_pipe(parts, "t5_only"),
-        mimir=make_pipe(parts, "mimir"),
-        preset="tiny",
-        memory="none",
-        trained=False,
-        defaults=defaults,
-    )
 
 
 def serve(studio: app.Studio):

@@ -13,7 +13,7 @@ import app
 from mimir.generation import GenerationSettings
 from mimir.gpu_time import FIVE_B_COSTS, NANO_SECONDS, check_budget, pair_seconds
 
-from .test_app_api import tiny_pipes
+from .tiny_studio import tiny_pipes
 
 
 FULL = GenerationSettings(prompt="a red car", num_frames=49, height=480, width=720, num_inference_steps=50)

@@ -25,9 +25,10 @@ def parts():
     return tokenizer, text_encoder, llm_tokenizer, tiny_llm(llm_tokenizer)
 
 
-def make_pipe(parts, fusion_type="mimir", **fuser_kwargs):
+def make_pipe(parts, fusion_type="mimir", video: dict | None = None, max_num_frames: int = 17, **fuser_kwargs):
+    """A tiny MimirPipeline; `video`: tiny_video_models' arguments (the DiT's sample size sets the sizes it takes)."""
     tokenizer, text_encoder, llm_tokenizer, llm = parts
-    transformer, vae, scheduler = tiny_video_models()
+    transformer, vae, scheduler = tiny_video_models(**(video or {}))
     torch.manual_seed(0)
     fuser = TokenFuser(fusion_type=fusion_type, encoder_dim=ENCODER_DIM, llm_dim=LLM_DIM, **fuser_kwargs)
     with_llm = fusion_type != "t5_only"
@@ -41,7 +42,7 @@ def make_pipe(parts, fusion_type="mimir", **fuser_kwargs):
         llm_tokenizer=llm_tokenizer if with_llm else None,
         llm=llm if with_llm else None,
         max_sequence_length=SEQ,
-        max_num_frames=17,
+        max_num_frames=max_num_frames,
     )
 
 
