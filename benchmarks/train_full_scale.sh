@@ -2,7 +2,7 @@
 # The GPU verification of the full-scale recipe (issue 13): CogVideoX-5B + T5-XXL + Phi-3.5-mini at their true
 # shapes with random weights (benchmarks/train_full_scale.py), 16 generated 49-frame 480x720 clips, a few optimiser
 # steps. One stage per device call; each prints one JSON line (peak GPU memory per process, samples/s, losses) and
-# copies its benchmark.json, losses.csv and args.json to $OUT/<stage>/.
+# adds its benchmark.json, losses.csv and args.json to $OUT/train_reports.tgz (with the earlier stages' reports).
 #
 #   bash benchmarks/train_full_scale.sh STAGE
 #
@@ -22,6 +22,9 @@
 #                 savers_1gpu's
 #   fsdp_2gpu     full_1gpu on 2 GPUs with FSDP (configs/accelerate/fsdp_2gpu.yaml)
 #   resume        LoRA: 4 steps, stop; resume to 8 (a new process); and 8 steps straight; both loss lists printed
+#   lora_fp8_1gpu lora_1gpu with the frozen DiT stored in float8 (--lora-base-storage float8_e4m3fn): for 24 GB
+#   savers_1gpu_k4, savers_2gpu_k4   the savers runs with --gradient-accumulation-steps 4 (one all-reduce per 4
+#                 batches): the 1 -> 2 GPU scaling at K = 4
 #
 # The GPU image lacks diffusers, peft, PyAV and bitsandbytes: run `TOKENIZERS_ONLY=1 bash scripts/device_stage_prepare.sh`
 # here first; it cuts the wheels into pieces (.stage/cNN). The tree takes ~40 MiB of a call's 64 MiB, so carry one
@@ -36,7 +39,6 @@ W=/tmp/mimir_full
 mkdir -p $W/runs
 bash scripts/nano_device.sh none  # gathers the carried pieces; installs the wheels into /tmp/site once all are there
 export PYTHONPATH=/tmp/site:$PWD
-OUT=${OUT:-$W/out}
 
 common=(--videos $W/videos --num-videos 16 --mixed-precision bf16 --gradient-checkpointing --dataloader-num-workers 0
         --train-batch-size 1 --learning-rate 1e-5 --lr-warmup-steps 0)
@@ -46,15 +48,17 @@ one=(accelerate launch --config_file configs/accelerate/1gpu.yaml benchmarks/tra
 ddp=(accelerate launch --config_file configs/accelerate/ddp_2gpu.yaml benchmarks/train_full_scale.py)
 fsdp=(accelerate launch --config_file configs/accelerate/fsdp_2gpu.yaml benchmarks/train_full_scale.py)
 
-run() {  # run NAME COMMAND...: fresh run folder, then its reports to $OUT/NAME
+run() {  # run NAME COMMAND...: fresh run folder, then its reports (collect)
   local name=$1; shift
   rm -rf $W/runs/$name
   "$@" --output-dir $W/runs/$name
   collect $name
 }
-collect() {
-  mkdir -p $OUT/$1
-  cp $W/runs/$1/{benchmark.json,losses.csv,args.json,environment.json,peak_memory.json} $OUT/$1/ 2>/dev/null || true
+collect() {  # every stage's reports so far (kept under /tmp while the machine is warm), as one file in $OUT: a call
+  # returns at most 8 files
+  mkdir -p $W/reports/$1
+  cp $W/runs/$1/{benchmark.json,losses.csv,args.json,environment.json,peak_memory.json} $W/reports/$1/ 2>/dev/null || true
+  if [ -n "${OUT:-}" ]; then tar czf $OUT/train_reports.tgz -C $W reports; fi
 }
 
 stage=${1:?usage: train_full_scale.sh STAGE (see the header)}
@@ -65,6 +69,12 @@ case $stage in
   full_1gpu) run full_1gpu "${one[@]}" "${common[@]}" --cache-dir $W/cache --max-train-steps 6 --checkpoint-every 0 ;;
   lora_1gpu) run lora_1gpu "${one[@]}" "${common[@]}" "${lora[@]}" --max-train-steps 6 --checkpoint-every 0 ;;
   savers_2gpu) run savers_2gpu "${ddp[@]}" "${common[@]}" "${savers[@]}" --max-train-steps 6 --checkpoint-every 0 ;;
+  lora_fp8_1gpu) run lora_fp8_1gpu "${one[@]}" "${common[@]}" "${lora[@]}" --lora-base-storage float8_e4m3fn \
+      --max-train-steps 6 --checkpoint-every 0 ;;
+  savers_1gpu_k4) run savers_1gpu_k4 "${one[@]}" "${common[@]}" "${savers[@]}" --gradient-accumulation-steps 4 \
+      --max-train-steps 3 --checkpoint-every 0 ;;
+  savers_2gpu_k4) run savers_2gpu_k4 "${ddp[@]}" "${common[@]}" "${savers[@]}" --gradient-accumulation-steps 4 \
+      --max-train-steps 3 --checkpoint-every 0 ;;
   fsdp_2gpu) run fsdp_2gpu "${fsdp[@]}" "${common[@]}" --cache-dir $W/cache --max-train-steps 6 --checkpoint-every 0 ;;
   resume)
     run straight "${one[@]}" "${common[@]}" "${lora[@]}" --max-train-steps 8 --checkpoint-every 4

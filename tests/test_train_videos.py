@@ -204,6 +204,33 @@ def test_lora_weights_load_onto_the_base_dit(videos, text_parts, tmp_path):
     assert set(transformer.state_dict()) == set(base.state_dict())  # fused: no LoRA layers left
 
 
+def test_lora_on_a_float8_base_trains_the_adapters_and_stores_the_base_in_one_byte(videos, text_parts, tmp_path):
+    run = tmp_path / "lora_fp8"
+    parts = components(text_parts)
+    extra = ["--lora-rank", "2", "--lora-base-storage", "float8_e4m3fn", "--gradient-checkpointing"]
+    train_on_videos(args_for(videos, run, 2, *extra), parts)
+    assert all(np.isfinite(list(losses(run).values())))
+    params = dict(parts.transformer.named_parameters())
+    base = [n for n in params if n.endswith("to_q.base_layer.weight") or n.endswith("proj_out.weight")]
+    adapters = [n for n in params if ".lora_A." in n or ".lora_B." in n]
+    assert base and adapters
+    assert params[base[0]].dtype == torch.float8_e4m3fn  # an adapted projection's frozen base: 1 byte per weight
+    assert all(params[n].dtype == torch.float32 and params[n].requires_grad for n in adapters)  # the DiT's dtype
+    assert any(params[n].abs().sum() > 0 for n in adapters if ".lora_B." in n)  # lora_B starts at zero: it trained
+    assert parts.transformer.patch_embed.proj.weight.dtype == torch.float32  # the model's skip list: left as it was
+    # The weights folder is the adapter alone, and loads onto a full-precision base like any LoRA.
+    transformer, _, _ = load_mimir_weights(run, ENCODER_DIM, LLM_DIM, base_transformer=tiny_video_models()[0])
+    assert {p.dtype for p in transformer.parameters()} == {torch.float32}
+
+
+def test_float8_storage_without_lora_is_refused(videos, text_parts, tmp_path):
+    with pytest.raises(ValueError, match="--lora-base-storage=float8_e4m3fn stores the frozen base of a LoRA"):
+        train_on_videos(
+            args_for(videos, tmp_path / "r", 1, "--lora-base-storage", "float8_e4m3fn"), components(text_parts)
+        )
+    assert not (tmp_path / "r").exists()  # refused before the run folder is made
+
+
 def test_loader_workers_are_spawned_and_give_the_batches_of_the_main_process(videos):
     """Forked workers hung on the GPU machine (see clip_loader); spawned ones must see the same clips, in order."""
     items = [i for i in list_videos(videos) if Path(i.path).stem.startswith("clip")]  # the 4 good clips

@@ -91,6 +91,13 @@ def _videos(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lora-rank", type=int, default=0, help="train a LoRA of this rank on the DiT (0: the whole DiT)")
     g.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (default: the rank)")
     g.add_argument(
+        "--lora-base-storage",
+        default=None,
+        choices=["float8_e4m3fn", "float8_e5m2"],
+        help="with --lora-rank and --gradient-checkpointing: keep the frozen DiT in float8, cast layer by layer to "
+        "--transformer-dtype for compute (diffusers' layerwise casting): half a bf16 DiT's memory",
+    )
+    g.add_argument(
         "--gradient-accumulation-steps", type=int, default=1, help="batches per optimizer step (per process)"
     )
     g.add_argument("--optimizer", default="adamw", choices=["adamw", "adamw8bit"], help="adamw8bit: bitsandbytes")

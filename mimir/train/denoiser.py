@@ -18,6 +18,8 @@ from mimir.token_fuser import TokenFuser
 
 # The DiT's attention projections (diffusers' CogVideoX LoRA scripts adapt the same four).
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+# `--lora-base-storage`: the float8 dtypes diffusers' layerwise casting can store the frozen DiT in.
+FP8_STORAGE = {"float8_e4m3fn": torch.float8_e4m3fn, "float8_e5m2": torch.float8_e5m2}
 TEXT_KEYS = ("encoder_embeds", "encoder_mask", "llm_embeds", "llm_mask", "instruction_embeds")
 
 
@@ -78,6 +80,17 @@ def add_lora(transformer: CogVideoXTransformer3DModel, rank: int, alpha: float |
     transformer.requires_grad_(False)
     config = LoraConfig(r=rank, lora_alpha=alpha or rank, init_lora_weights=True, target_modules=list(LORA_TARGETS))
     transformer.add_adapter(config)
+
+
+def store_frozen_base_in(transformer: CogVideoXTransformer3DModel, storage: str) -> None:
+    """After `add_lora`: keep the frozen DiT's layers in `storage` (a key of FP8_STORAGE) and cast each to the DiT's
+    dtype only for its own forward (diffusers' layerwise casting), halving a bf16 DiT's resident bytes. The adapters
+    keep their dtype: diffusers skips peft's layers by default (peft would otherwise give new adapters the base's
+    dtype, so the order matters). The saving needs --gradient-checkpointing: without it autograd keeps every layer's
+    upcast weight until the backward pass. Patch embedding and norms stay as they are (the model's own skip list)."""
+    if storage not in FP8_STORAGE:
+        raise ValueError(f"lora_base_storage={storage!r} must be one of {sorted(FP8_STORAGE)}")
+    transformer.enable_layerwise_casting(storage_dtype=FP8_STORAGE[storage], compute_dtype=transformer.dtype)
 
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:

@@ -31,7 +31,15 @@ from mimir.text_encoding import LLMBranchConfig, PromptEncoder
 from mimir.token_fuser import TokenFuser
 
 from .checkpoint import LossLog, TrainingState, write_args
-from .denoiser import TEXT_KEYS, MimirDenoiser, add_lora, build_optimizer, trainable_parameters, v_prediction_loss
+from .denoiser import (
+    TEXT_KEYS,
+    MimirDenoiser,
+    add_lora,
+    build_optimizer,
+    store_frozen_base_in,
+    trainable_parameters,
+    v_prediction_loss,
+)
 from .diffusion import llm_branch_of_run, rotary_embeddings
 from .feature_cache import FeatureCache
 from .filters import ClipFilter
@@ -173,6 +181,11 @@ def scan_videos(
 
 
 def train_on_videos(args, components: TrainingComponents) -> Path:
+    if args.lora_base_storage and not args.lora_rank:
+        raise ValueError(
+            f"--lora-base-storage={args.lora_base_storage} stores the frozen base of a LoRA: add --lora-rank "
+            "(a full fine-tune trains those weights, which cannot live in float8)"
+        )
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -261,6 +274,8 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
     transformer = components.transformer
     if args.lora_rank:
         add_lora(transformer, args.lora_rank, args.lora_alpha)
+        if args.lora_base_storage:
+            store_frozen_base_in(transformer, args.lora_base_storage)
     else:
         transformer.requires_grad_(True)
     if args.gradient_checkpointing:
