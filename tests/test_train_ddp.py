@@ -77,11 +77,14 @@ def _mimir_worker(rank: int, world: int, port: int, data: str, run: str, out: st
     def recording_step(self, *args, **kwargs):
         for g, group in enumerate(self.param_groups):
             grads.update({f"{g}.{i}": p.grad.detach().clone() for i, p in enumerate(group["params"])})
+            # DDP's gradient_as_bucket_view: each gradient is a view into a bucket, not a copy of its own
+            views.extend(p.grad._base is not None for p in group["params"])
         return step(self, *args, **kwargs)
 
+    views: list[bool] = []
     torch.optim.AdamW.step = recording_step
     train_on_videos(args_for(data, run, 1), components(make_text_parts()))
-    torch.save(grads, f"{out}/grads{rank}.pt")
+    torch.save({"grads": grads, "views": views}, f"{out}/grads{rank}.pt")
 
 
 @pytest.mark.slow
@@ -94,7 +97,9 @@ def test_mimir_trainer_averages_fuser_and_dit_gradients_over_two_processes(tmp_p
         (data / f"clip{i}.txt").write_text(f"a square moving right, number {i}")
     args = (2, _free_port(), str(data), str(tmp_path / "run"), str(tmp_path))
     mp.spawn(_mimir_worker, args=args, nprocs=2, join=True)
-    g0, g1 = torch.load(tmp_path / "grads0.pt"), torch.load(tmp_path / "grads1.pt")
+    r0, r1 = torch.load(tmp_path / "grads0.pt"), torch.load(tmp_path / "grads1.pt")
+    assert r0["views"] and all(r0["views"]) and all(r1["views"])  # no second copy of the gradients
+    g0, g1 = r0["grads"], r1["grads"]
     assert g0.keys() == g1.keys() and {k.split(".")[0] for k in g0} == {"0", "1"}  # the DiT's group and the fuser's
     differing = [k for k in g0 if not torch.allclose(g0[k], g1[k], rtol=1e-5, atol=1e-7)]
     assert differing == [], f"{len(differing)} of {len(g0)} gradients differ between the two processes"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedType, gather_object
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, gather_object
 from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
@@ -191,6 +191,9 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=None if args.report_to == "none" else args.report_to,
         project_dir=str(args.output_dir),
+        # DDP's gradients as views into its all-reduce buckets, not a second copy: on two H200s the savers run held
+        # 62.3 GiB per GPU under DDP against 51.8 GiB on one, about one bf16 copy of the DiT's gradients (10.4 GiB).
+        kwargs_handlers=[DistributedDataParallelKwargs(gradient_as_bucket_view=True)],
     )
     device, run = accelerator.device, Path(args.output_dir)
     if accelerator.is_main_process:
