@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The GPU runs that issues 10 and 13 still need, in four device calls on the nvidia-h200-x2 kind (each well inside a
+# call's 10 minutes), after the stage is in place: here
+#   APP=1 TOKENIZERS_ONLY=1 PIECE=23M bash scripts/device_stage_prepare.sh
+# then one call per piece, `bash scripts/nano_device.sh none` carrying [".stage/manifest", ".stage/cNN"].
+#
+#   bash scripts/gpu_followups.sh tests   # pytest -m gpu: offload in every mode, the app's forced out-of-memory
+#   bash scripts/gpu_followups.sh a       # GPU 1: full_scale.py model_offload + none, every pipeline warmed up;
+#                                         # GPU 0 meanwhile: LoRA on a float8 base, then savers at K = 4 on one GPU
+#   bash scripts/gpu_followups.sh b       # both GPUs: savers under DDP (gradients as bucket views), then at K = 4
+#   bash scripts/gpu_followups.sh c       # both GPUs: the fp32 full fine-tune under FSDP
+#
+# What comes back in $OUT: the logs, the full_scale JSON and train_reports.tgz (every training stage's reports so
+# far); RESULTS.md takes the figures from there.
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+R=${OUT:?run on the GPU machine, where the device tool sets OUT}
+quiet() { grep --line-buffered -vE "it/s\]|s/it\]|should be kept in float32"; }
+case ${1:?usage: gpu_followups.sh tests|a|b|c} in
+  tests)
+    timeout 500 bash scripts/nano_device.sh pytest -m gpu -q -rA tests/test_offload_gpu.py tests/test_app_gpu.py 2>&1 \
+      | quiet | tail -60 > $R/gpu_tests.log
+    tail -15 $R/gpu_tests.log ;;
+  a)
+    (CUDA_VISIBLE_DEVICES=1 timeout 560 bash scripts/nano_device.sh full_scale --root /tmp/mimir-5b \
+      --modes none model_offload --steps 3 --json $R/full_scale_warm.json 2>&1 | quiet > $R/full_scale.log) &
+    stages='bash benchmarks/train_full_scale.sh lora_fp8_1gpu && bash benchmarks/train_full_scale.sh savers_1gpu_k4'
+    (timeout 560 bash -c "$stages" 2>&1 | quiet > $R/train_a.log) &
+    wait
+    tail -12 $R/full_scale.log; grep -h '^{' $R/train_a.log | cut -c1-400 ;;
+  b)
+    stages='bash benchmarks/train_full_scale.sh savers_2gpu && bash benchmarks/train_full_scale.sh savers_2gpu_k4'
+    timeout 560 bash -c "$stages" 2>&1 | quiet > $R/train_b.log
+    grep -h '^{' $R/train_b.log | cut -c1-400 ;;
+  c)
+    timeout 560 bash benchmarks/train_full_scale.sh fsdp_2gpu 2>&1 | quiet > $R/train_c.log
+    grep -h '^{' $R/train_c.log | cut -c1-400; tail -5 $R/train_c.log ;;
+  *) echo "unknown part $1"; exit 2 ;;
+esac
