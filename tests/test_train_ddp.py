@@ -69,7 +69,7 @@ def test_vae_stage_averages_gradients_over_two_processes(tmp_path):
     assert any(g.abs().sum() > 0 for g in g0.values())
 
 
-def _mimir_worker(rank: int, world: int, port: int, data: str, run: str, out: str) -> None:
+def _mimir_worker(rank: int, world: int, port: int, data: str, run: str, out: str, *extra: str) -> None:
     _join_gloo(rank, world, port)
     grads = {}
     step = torch.optim.AdamW.step
@@ -83,7 +83,7 @@ def _mimir_worker(rank: int, world: int, port: int, data: str, run: str, out: st
 
     views: list[bool] = []
     torch.optim.AdamW.step = recording_step
-    train_on_videos(args_for(data, run, 1), components(make_text_parts()))
+    train_on_videos(args_for(data, run, 1, *extra), components(make_text_parts()))
     torch.save({"grads": grads, "views": views}, f"{out}/grads{rank}.pt")
 
 
@@ -104,3 +104,21 @@ def test_mimir_trainer_averages_fuser_and_dit_gradients_over_two_processes(tmp_p
     differing = [k for k in g0 if not torch.allclose(g0[k], g1[k], rtol=1e-5, atol=1e-7)]
     assert differing == [], f"{len(differing)} of {len(g0)} gradients differ between the two processes"
     assert any(g.abs().sum() > 0 for k, g in g0.items() if k.startswith("1."))  # the fuser's zero-convs get gradient
+
+
+@pytest.mark.slow
+def test_lora_on_a_float8_base_under_ddp_averages_the_adapters_gradients(tmp_path):
+    """DDP broadcasts every parameter when it wraps the model, which gloo cannot do for float8: the base is cast after
+    the wrap. The adapters' and the fuser's gradients are still averaged."""
+    data = tmp_path / "videos"
+    data.mkdir()
+    for i in range(4):
+        write_video(data / f"clip{i}.mp4", moving_square(i))
+        (data / f"clip{i}.txt").write_text(f"a square moving right, number {i}")
+    extra = ("--lora-rank", "2", "--lora-base-storage", "float8_e4m3fn", "--gradient-checkpointing")
+    mp.spawn(_mimir_worker, args=(2, _free_port(), str(data), str(tmp_path / "run"), str(tmp_path), *extra), nprocs=2)
+    r0, r1 = torch.load(tmp_path / "grads0.pt"), torch.load(tmp_path / "grads1.pt")
+    g0, g1 = r0["grads"], r1["grads"]
+    assert g0 and g0.keys() == g1.keys()
+    assert all(torch.allclose(g0[k], g1[k], rtol=1e-5, atol=1e-7) for k in g0)
+    assert all(g.dtype != torch.float8_e4m3fn for g in g0.values())  # only the adapters and the fuser train

@@ -13,6 +13,7 @@ CogVideoX-5B on one GPU or, under `accelerate launch` (configs/accelerate/), sev
     5. checkpoint: the Mimir weights folder (what `--mimir-weights` loads) + accelerate's trainer state
 """
 
+import gc
 import json
 import time
 from pathlib import Path
@@ -277,8 +278,6 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
     transformer = components.transformer
     if args.lora_rank:
         add_lora(transformer, args.lora_rank, args.lora_alpha)
-        if args.lora_base_storage:
-            store_frozen_base_in(transformer, args.lora_base_storage)
     else:
         transformer.requires_grad_(True)
     if args.gradient_checkpointing:
@@ -301,6 +300,11 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         num_training_steps=args.max_train_steps,
     )
     model, optimizer = accelerator.prepare(model, optimizer)
+    if args.lora_base_storage:
+        # After prepare: DDP broadcasts every parameter once when it wraps the model, and gloo cannot send float8
+        # ("Invalid scalar type"); the frozen base is never synchronised after that. Before resume, which loads the
+        # float8 base a checkpoint holds.
+        store_frozen_base_in(accelerator.unwrap_model(model).transformer, args.lora_base_storage)
     ema = EMAModel(trainable_parameters(model), decay=args.ema_decay) if args.use_ema else None
     if ema is not None:
         ema.to(device)
@@ -423,5 +427,12 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         )
         (run / "peak_memory.json").write_text(json.dumps({"peak_allocated_gib_per_process": peaks}) + "\n")
     accelerator.print(f"data: {report.summary()}; broken during training: {broken}")
+    # Let go of the DDP wrapper while every process still holds the group. The accelerator keeps the prepared model
+    # until it is collected; collected after the group had closed, two CPU processes (gloo) hung now and then in
+    # teardown, one of them after its last report (about 1 run in 4, 2026-11-30).
+    model = optimizer = loader = None  # (the closures above hold `model` too)
+    accelerator.free_memory()
+    gc.collect()
+    accelerator.wait_for_everyone()
     accelerator.end_training()
     return run
