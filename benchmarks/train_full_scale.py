@@ -113,6 +113,10 @@ def random_components(device: torch.device, transformer_dtype: torch.dtype, tiny
         vae = AutoencoderKLCogVideoX(**{**COGVIDEOX_5B_VAE, **shrink["vae"]}).to(torch.bfloat16)
         text_encoder = T5EncoderModel(T5Config(**{**T5_XXL, **shrink["t5"]})).to(torch.bfloat16).eval()
         llm = Phi3ForCausalLM(Phi3Config(**{**PHI_35_MINI, **shrink["llm"]})).to(torch.bfloat16).eval()
+    # Where the preset's loader leaves it (mimir.presets.training_components): the DiT waits on the host while the
+    # feature cache is built, and the trainer moves it to the GPU when it prepares the model. The runs of 2026-11-30
+    # kept it on the GPU throughout, so their cache-building peak includes it (10.4 GiB in bf16).
+    transformer.to("cpu")
     return TrainingComponents(
         tokenizer, text_encoder, tokenizer, llm, vae, transformer, nano_scheduler(), torch.bfloat16, COGVIDEOX_5B
     )
