@@ -429,7 +429,7 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
     accelerator.print(f"data: {report.summary()}; broken during training: {broken}")
     # Let go of the DDP wrapper while every process still holds the group. The accelerator keeps the prepared model
     # until it is collected; collected after the group had closed, two CPU processes (gloo) hung now and then in
-    # teardown, one of them after its last report (about 1 run in 4, 2026-11-30).
+    # teardown, one of them after its last report (3 runs in 10, 2026-11-30).
     model = optimizer = loader = None  # (the closures above hold `model` too)
     accelerator.free_memory()
     gc.collect()
