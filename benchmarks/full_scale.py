@@ -460,8 +460,9 @@ def measure_call(pipe, name: str, call: dict, steps: int, device: torch.device, 
     }
 
 
-def run_mode(mode: str, paths: dict, args, shapes: dict, device: torch.device) -> list[dict[str, Any]]:
-    """Load both pipelines in `mode` through the preset, build diffusers' pipeline over the same modules, time all."""
+def load_5b(mode: str, paths: dict, args, device: torch.device, fast: str = "off"):
+    """The preset's two pipelines from the built folders in `mode`, after freeing the previous mode's; returns
+    (pipelines, seconds to load)."""
     _free(str(device))
     start = time.perf_counter()
     pipes = load_pipelines(
@@ -470,9 +471,15 @@ def run_mode(mode: str, paths: dict, args, shapes: dict, device: torch.device) -
         device=device,
         vae_tiling=not args.no_vae_tiling,
         llm_quantization=args.llm_quantization,
+        fast=fast,
         **{k: str(v) for k, v in paths.items()},
     )
-    load_seconds = time.perf_counter() - start
+    return pipes, time.perf_counter() - start
+
+
+def run_mode(mode: str, paths: dict, args, shapes: dict, device: torch.device) -> list[dict[str, Any]]:
+    """Load both pipelines in `mode` through the preset, build diffusers' pipeline over the same modules, time all."""
+    pipes, load_seconds = load_5b(mode, paths, args, device)
     cog, mim = pipes.cogvideox, pipes.mimir
     reference = CogVideoXPipeline(cog.tokenizer, cog.text_encoder, cog.vae, cog.transformer, cog.scheduler)
     timers = {
@@ -505,18 +512,7 @@ def run_mode(mode: str, paths: dict, args, shapes: dict, device: torch.device) -
 
 def run_mode_fast(mode: str, paths: dict, args, shapes: dict, device: torch.device, exact: list[dict]) -> list[dict]:
     """Our CogVideoX and Mimir with `fast="on"`, loaded afresh in `mode`, against the exact rows of the same mode."""
-    _free(str(device))
-    start = time.perf_counter()
-    pipes = load_pipelines(
-        "cogvideox-5b",
-        memory=mode,
-        device=device,
-        vae_tiling=not args.no_vae_tiling,
-        llm_quantization=args.llm_quantization,
-        fast="on",
-        **{k: str(v) for k, v in paths.items()},
-    )
-    load_seconds = time.perf_counter() - start
+    pipes, load_seconds = load_5b(mode, paths, args, device, fast="on")
     cog, mim = pipes.cogvideox, pipes.mimir
     timers = {
         "text_encoder": ForwardTimer(cog.text_encoder, device),
