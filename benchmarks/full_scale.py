@@ -10,8 +10,9 @@ base_model=..., llm=..., mimir_weights=...)`), exactly as a user's local copies 
     python benchmarks/full_scale.py --root /tmp/mimir-5b --modes none model_offload --json OUT.json
     python benchmarks/full_scale.py --tiny --root /tmp/mimir-tiny --json /tmp/tiny.json   # the same code, tiny shapes
 
-For each mode and for diffusers' `CogVideoXPipeline`, our CogVideoX (`t5_only`) and Mimir, one call of `--steps`
-denoising steps (after one untimed 1-step warm-up call of each of the three) reports:
+For each mode and for diffusers' `CogVideoXPipeline`, our CogVideoX (`t5_only`) and Mimir, `--repeats` rounds of one
+call each of `--steps` denoising steps (after one untimed 1-step warm-up call of each of the three; the order reversed
+every other round; each figure is the median over the rounds, each peak the largest) report:
 - seconds per step: the median of steps 2..k (step 1 carries the DiT's onload); per video: text encoding and
   preparation + step 1 + 49 x that median + VAE decode, i.e. a 50-step video extrapolated from k measured steps
   (the step count is in the table and the JSON);
@@ -21,7 +22,8 @@ denoising steps (after one untimed 1-step warm-up call of each of the three) rep
 - time to first step: from the call to the end of denoising step 1;
 - peak GPU memory (CUDA allocated and reserved) and peak host memory (process RSS sampled every 5 ms);
 - the ratio of each per-video time to diffusers' `CogVideoXPipeline` built in the same process over the same
-  modules (so it runs under the same placement: the ratio isolates the pipelines' own cost);
+  modules (so it runs under the same placement: the ratio isolates the pipelines' own cost), and to our CogVideoX:
+  taken within each round, then the median over rounds;
 - the final latents' largest difference to diffusers' (CogVideoX) and to the same pipeline in mode `none` (saved
   under --root by the `none` run, so a later command compares against it).
 
@@ -460,6 +462,27 @@ def measure_call(pipe, name: str, call: dict, steps: int, device: torch.device, 
     }
 
 
+def median_of_rounds(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from the same pipeline's calls: the median of each time, the largest of each peak, the first call's
+    latents (every call has the same seed), and each call's seconds per video."""
+    row = dict(calls[0])
+    for key, value in calls[0].items():
+        if key.startswith("seconds_"):
+            row[key] = statistics.median(c[key] for c in calls)
+        elif key.startswith("peak_") and value is not None:
+            row[key] = max(c[key] for c in calls)
+    row["repeats"] = len(calls)
+    row["seconds_per_video_50_each"] = [c["seconds_per_video_50"] for c in calls]
+    return row
+
+
+def paired_median_ratio(rounds: list[dict[str, dict]], label: str, reference: str) -> float:
+    """Median over rounds of `label`'s seconds per video over `reference`'s in the same round."""
+    return statistics.median(
+        rnd[label]["seconds_per_video_50"] / rnd[reference]["seconds_per_video_50"] for rnd in rounds
+    )
+
+
 def load_5b(mode: str, paths: dict, args, device: torch.device, fast: str = "off"):
     """The preset's two pipelines from the built folders in `mode`, after freeing the previous mode's; returns
     (pipelines, seconds to load)."""
@@ -496,15 +519,28 @@ def run_mode(mode: str, paths: dict, args, shapes: dict, device: torch.device) -
     for _ in range(args.warmup):
         for pipe in (reference, cog, mim):
             pipe(prompt=WARMUP_PROMPT, num_inference_steps=1, output_type="np", **call)
-    rows = []
-    for label, pipe in (("diffusers", reference), ("cogvideox", cog), ("mimir", mim)):
-        row = measure_call(pipe, "mimir" if label == "mimir" else "cogvideox", call, args.steps, device, timers)
-        rows.append({"mode": mode, "model": label, "load_seconds": load_seconds, **row})
+    # --repeats rounds of the three calls, the order reversed every other round: under offload a call's time is
+    # mostly transfers between host and GPU, which vary from call to call by a second or more, and the ratios are
+    # taken within a round (paired), then their median.
+    pipes_by_label = {"diffusers": reference, "cogvideox": cog, "mimir": mim}
+    rounds: list[dict[str, dict]] = []
+    for r in range(args.repeats):
+        order = list(pipes_by_label) if r % 2 == 0 else list(pipes_by_label)[::-1]
+        timed = {}
+        for label in order:
+            dit = "mimir" if label == "mimir" else "cogvideox"  # whose DiT timer marks the denoising
+            timed[label] = measure_call(pipes_by_label[label], dit, call, args.steps, device, timers)
+        rounds.append(timed)
     tokens = mim.llm_tokenizer(PROMPT, add_special_tokens=False).input_ids
-    for row in rows:
-        row["ratio_to_diffusers"] = row["seconds_per_video_50"] / rows[0]["seconds_per_video_50"]
-        row["max_abs_latent_diff_to_diffusers"] = (row["latents"] - rows[0]["latents"]).abs().max().item()
+    rows = []
+    for label in pipes_by_label:
+        row = median_of_rounds([rnd[label] for rnd in rounds])
+        row["ratio_to_diffusers"] = paired_median_ratio(rounds, label, "diffusers")
+        row["ratio_to_cogvideox"] = paired_median_ratio(rounds, label, "cogvideox")
+        reference_latents = rounds[0]["diffusers"]["latents"]
+        row["max_abs_latent_diff_to_diffusers"] = (row["latents"] - reference_latents).abs().max().item()
         row["llm_prompt_tokens"] = len(tokens)
+        rows.append({"mode": mode, "model": label, "load_seconds": load_seconds, **row})
     del pipes, reference, cog, mim
     _free(str(device))
     return rows
@@ -589,9 +625,10 @@ def compare_to_none(rows: list[dict], root: Path, steps: int) -> None:
 def markdown_table(rows: list[dict], steps: int) -> str:
     head = (
         f"| mode | model | s/step | s/video (50 steps, from {steps} measured) | text s: T5 / LLM | VAE decode s | "
-        "to 1st step s | peak GPU GiB (alloc / reserved) | peak host GiB | x diffusers | max dlatent vs none |"
+        "to 1st step s | peak GPU GiB (alloc / reserved) | peak host GiB | x diffusers | x CogVideoX | "
+        "max dlatent vs none |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
         gpu = (
             f"{r['peak_gpu_allocated_bytes'] / GiB:.1f} / {r['peak_gpu_reserved_bytes'] / GiB:.1f}"
@@ -600,11 +637,12 @@ def markdown_table(rows: list[dict], steps: int) -> str:
         )
         diff = r["max_abs_latent_diff_to_none"]
         diff = "reference" if r["mode"] == "none" else "n/a" if diff is None else f"{diff:.2e}"
+        cog = f"{r['ratio_to_cogvideox']:.3f}" if r.get("ratio_to_cogvideox") is not None else "n/a"
         lines.append(
             f"| {r['mode']} | {r['model']} | {r['seconds_per_step']:.2f} | {r['seconds_per_video_50']:.1f} | "
             f"{r['seconds_text_encoder']:.2f} / {r['seconds_llm']:.2f} | {r['seconds_vae_decode']:.2f} | "
             f"{r['seconds_to_first_step']:.2f} | {gpu} | {r['peak_host_rss_bytes'] / GiB:.1f} | "
-            f"{r['ratio_to_diffusers']:.3f} | {diff} |"
+            f"{r['ratio_to_diffusers']:.3f} | {cog} | {diff} |"
         )
     return "\n".join(lines)
 
@@ -624,6 +662,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if args.fast and args.fast_steps < 2:
         raise SystemExit(f"--fast-steps={args.fast_steps}: at least 2")
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats={args.repeats}: at least 1")
     if args.steps < 2:
         raise SystemExit(f"--steps={args.steps}: at least 2 (step 1 carries the onload; the others give the median)")
     args.modes = args.modes or (list(MEMORY_MODES) if device.type == "cuda" else ["none"])
@@ -645,6 +685,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "steps_measured": args.steps,
             "extrapolated_to_steps": VIDEO_STEPS,
             "warmup_calls": args.warmup,
+            "repeats": args.repeats,
             "guidance_scale": 6.0,
             "vae_tiling": not args.no_vae_tiling,
             "llm_quantization": args.llm_quantization,
@@ -685,6 +726,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--steps", type=int, default=4, help="denoising steps measured per call (>= 2)")
     parser.add_argument("--warmup", type=int, default=1, choices=[0, 1], help="untimed warm-up calls per mode")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="timed rounds of the three exact pipelines per mode; medians reported"
+    )
     parser.add_argument("--llm-quantization", default="8bit", choices=["8bit", "none"])
     parser.add_argument("--no-vae-tiling", action="store_true")
     parser.add_argument("--fast", action="store_true", help="also our pipelines with fast='on' (mimir/fast.py)")

@@ -159,14 +159,16 @@ def main(argv: list[str]) -> None:
         torch.cuda.reset_peak_memory_stats()
     run = train_on_videos(args, components)  # closes the process group: from here on, the main process alone
     if state.is_main_process:
-        peaks = json.loads((run / "peak_memory.json").read_text())["peak_allocated_gib_per_process"]
+        peak = json.loads((run / "peak_memory.json").read_text())
         rows = logged_steps(run)
         report = {
             "command": " ".join(sys.argv),
             "scale": own.scale,
             "processes": state.num_processes,
             "device": torch.cuda.get_device_name() if cuda else "cpu",
-            "peak_allocated_gib_per_gpu": [round(p, 2) if p is not None else None for p in peaks],
+            "peak_allocated_gib_per_gpu": _rounded(peak["peak_allocated_gib_per_process"]),
+            "training_peak_allocated_gib_per_gpu": _rounded(peak["training_peak_allocated_gib_per_process"]),
+            "cache_pass_peak_allocated_gib_per_gpu": _rounded(peak["cache_pass_peak_allocated_gib_per_process"]),
             "samples_per_s": throughput(
                 rows[logged_before:], args.train_batch_size * state.num_processes * args.gradient_accumulation_steps
             ),
@@ -176,6 +178,10 @@ def main(argv: list[str]) -> None:
         }
         print(json.dumps(report), flush=True)
         (run / "benchmark.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+def _rounded(peaks: list[float | None]) -> list[float | None]:
+    return [round(p, 2) if p is not None else None for p in peaks]
 
 
 if __name__ == "__main__":

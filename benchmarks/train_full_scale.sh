@@ -22,7 +22,8 @@
 #                 savers_1gpu's
 #   fsdp_2gpu     full_1gpu on 2 GPUs with FSDP (configs/accelerate/fsdp_2gpu.yaml)
 #   resume        LoRA: 4 steps, stop; resume to 8 (a new process); and 8 steps straight; both loss lists printed
-#   lora_fp8_1gpu lora_1gpu with the frozen DiT stored in float8 (--lora-base-storage float8_e4m3fn): for 24 GB
+#   lora_fp8_1gpu lora_1gpu with the frozen DiT stored in float8 (--lora-base-storage float8_e4m3fn), and the cache
+#                 pass's VAE encode tiled (--vae-tiling): for 24 GB, the cache pass and the training steps each
 #   savers_1gpu_k4, savers_2gpu_k4   the savers runs with --gradient-accumulation-steps 4 (one all-reduce per 4
 #                 batches): the 1 -> 2 GPU scaling at K = 4
 #
@@ -70,7 +71,7 @@ case $stage in
   lora_1gpu) run lora_1gpu "${one[@]}" "${common[@]}" "${lora[@]}" --max-train-steps 6 --checkpoint-every 0 ;;
   savers_2gpu) run savers_2gpu "${ddp[@]}" "${common[@]}" "${savers[@]}" --max-train-steps 6 --checkpoint-every 0 ;;
   lora_fp8_1gpu) run lora_fp8_1gpu "${one[@]}" "${common[@]}" "${lora[@]}" --lora-base-storage float8_e4m3fn \
-      --max-train-steps 6 --checkpoint-every 0 ;;
+      --vae-tiling --max-train-steps 6 --checkpoint-every 0 ;;
   savers_1gpu_k4) run savers_1gpu_k4 "${one[@]}" "${common[@]}" "${savers[@]}" --gradient-accumulation-steps 4 \
       --max-train-steps 3 --checkpoint-every 0 ;;
   savers_2gpu_k4) run savers_2gpu_k4 "${ddp[@]}" "${common[@]}" "${savers[@]}" --gradient-accumulation-steps 4 \

@@ -100,7 +100,9 @@ class TokenFuser(ModelMixin, ConfigMixin):
                 if norm_type == "layer_norm"
                 else nn.RMSNorm(llm_dim, elementwise_affine=False)
             )
-            self.llm_scale = nn.Parameter(torch.tensor(float(scale_init)))
+            # (1,), not a 0-d scalar: FSDP refuses 0-d parameters ("FSDP doesn't support scalar parameters"), seen
+            # when fsdp_2gpu first ran on two H200s. Checkpoints saved with the 0-d shape load through the hooks below.
+            self.llm_scale = nn.Parameter(torch.full((1,), float(scale_init)))
         if use_zeroconv:
             self.encoder_zero_conv = nn.Linear(encoder_dim, encoder_dim)  # Z_theta
         if fusion_type != "t5_only":
@@ -135,6 +137,16 @@ class TokenFuser(ModelMixin, ConfigMixin):
                 nn.init.zeros_(self.learnable_tokens)
             else:
                 nn.init.normal_(self.learnable_tokens, std=self.config.learnable_tokens_init_std)
+
+    def _fix_state_dict_keys_on_load(self, state_dict) -> None:
+        # diffusers' hook for a changed architecture, called by `from_pretrained` before the shapes are checked
+        super()._fix_state_dict_keys_on_load(state_dict)
+        _scale_as_vector(state_dict, "")
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # torch's `load_state_dict`, as accelerate's `load_state` calls it when a run resumes
+        _scale_as_vector(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def mix_llm_layers(self, llm_embeds: torch.Tensor) -> torch.Tensor:
         """(B, m, L, D_llm) -> (B, m, D_llm): the one layer, or the softmax-weighted sum of the normalised layers."""
@@ -210,6 +222,13 @@ class TokenFuser(ModelMixin, ConfigMixin):
             embeds = torch.cat([embeds, e_s], dim=1)  # (B, n + 4, D)
             mask = torch.cat([mask, mask.new_ones(B, k)], dim=1)  # (B, n + 4)
         return embeds, mask
+
+
+def _scale_as_vector(state_dict, prefix: str) -> None:
+    """A checkpoint's 0-d `llm_scale` (saved before it became (1,)) as (1,), in place; the value is unchanged."""
+    key = prefix + "llm_scale"
+    if key in state_dict and state_dict[key].dim() == 0:
+        state_dict[key] = state_dict[key].reshape(1)
 
 
 def load_token_fuser(path, **kwargs) -> TokenFuser:

@@ -9,6 +9,11 @@
 #                                         # GPU 0 meanwhile: LoRA on a float8 base, then savers at K = 4 on one GPU
 #   bash scripts/gpu_followups.sh b       # both GPUs: savers under DDP (gradients as bucket views), then at K = 4
 #   bash scripts/gpu_followups.sh c       # both GPUs: the fp32 full fine-tune under FSDP
+# Ran on 2026-11-30 (second session): tests, a, b, c; c stopped at FSDP's wrap (the fuser's 0-d llm_scale, now (1,)).
+# Then:
+#   bash scripts/gpu_followups.sh d       # both GPUs: fsdp_2gpu again
+#   bash scripts/gpu_followups.sh e       # GPU 1: full_scale.py model_offload, 3 rounds (paired ratios); GPU 0
+#                                         # meanwhile: lora_fp8_1gpu with a tiled cache pass (its two peaks apart)
 #
 # What comes back in $OUT: the logs, the full_scale JSON and train_reports.tgz (every training stage's reports so
 # far); RESULTS.md takes the figures from there.
@@ -16,7 +21,7 @@ set -uo pipefail
 export PYTHONUNBUFFERED=1
 R=${OUT:?run on the GPU machine, where the device tool sets OUT}
 quiet() { grep --line-buffered -vE "it/s\]|s/it\]|should be kept in float32"; }
-case ${1:?usage: gpu_followups.sh tests|a|b|c} in
+case ${1:?usage: gpu_followups.sh tests|a|b|c|d|e} in
   tests)
     timeout 500 bash scripts/nano_device.sh pytest -m gpu -q -rA tests/test_offload_gpu.py tests/test_app_gpu.py 2>&1 \
       | quiet | tail -60 > $R/gpu_tests.log
@@ -32,8 +37,14 @@ case ${1:?usage: gpu_followups.sh tests|a|b|c} in
     stages='bash benchmarks/train_full_scale.sh savers_2gpu && bash benchmarks/train_full_scale.sh savers_2gpu_k4'
     timeout 560 bash -c "$stages" 2>&1 | quiet > $R/train_b.log
     grep -h '^{' $R/train_b.log | cut -c1-400 ;;
-  c)
-    timeout 560 bash benchmarks/train_full_scale.sh fsdp_2gpu 2>&1 | quiet > $R/train_c.log
-    grep -h '^{' $R/train_c.log | cut -c1-400; tail -5 $R/train_c.log ;;
+  c|d)
+    timeout 560 bash benchmarks/train_full_scale.sh fsdp_2gpu 2>&1 | quiet > $R/train_$1.log
+    grep -h '^{' $R/train_$1.log | cut -c1-600; tail -5 $R/train_$1.log ;;
+  e)
+    (CUDA_VISIBLE_DEVICES=1 timeout 560 bash scripts/nano_device.sh full_scale --root /tmp/mimir-5b \
+      --modes model_offload --steps 3 --repeats 3 --json $R/full_scale_repeats.json 2>&1 | quiet > $R/full_scale_e.log) &
+    (timeout 560 bash benchmarks/train_full_scale.sh lora_fp8_1gpu 2>&1 | quiet > $R/train_e.log) &
+    wait
+    tail -6 $R/full_scale_e.log; grep -h '^{' $R/train_e.log | cut -c1-600 ;;
   *) echo "unknown part $1"; exit 2 ;;
 esac

@@ -18,9 +18,11 @@ full_scale = load_benchmark("full_scale")
 def test_tiny_run_writes_the_report(tmp_path):
     out = tmp_path / "report.json"
     args = ["--tiny", "--root", str(tmp_path / "models"), "--steps", "2", "--llm-quantization", "none"]
-    full_scale.main(full_scale.build_parser().parse_args([*args, "--device", "cpu", "--json", str(out)]))
+    args += ["--repeats", "2", "--device", "cpu", "--json", str(out)]
+    full_scale.main(full_scale.build_parser().parse_args(args))
     report = json.loads(out.read_text())
     assert report["scale"] == "tiny" and report["settings"]["steps_measured"] == 2
+    assert report["settings"]["repeats"] == 2
     assert report["environment"]["versions"]["diffusers"] and "command" in report and "date" in report
     rows = {(r["mode"], r["model"]): r for r in report["results"]}
     assert set(rows) == {("none", "diffusers"), ("none", "cogvideox"), ("none", "mimir")}
@@ -32,6 +34,12 @@ def test_tiny_run_writes_the_report(tmp_path):
     assert rows[("none", "mimir")]["max_abs_latent_diff_to_diffusers"] > 0.0
     assert rows[("none", "mimir")]["seconds_llm"] > 0 == rows[("none", "cogvideox")]["seconds_llm"]
     assert rows[("none", "diffusers")]["ratio_to_diffusers"] == 1.0
+    for row in rows.values():  # two timed calls each; the figures are their medians, the ratios paired per round
+        each = row["seconds_per_video_50_each"]
+        assert row["repeats"] == len(each) == 2 and row["seconds_per_video_50"] == pytest.approx(sum(each) / 2)
+    mimir, cog = rows[("none", "mimir")], rows[("none", "cogvideox")]
+    paired = [m / c for m, c in zip(mimir["seconds_per_video_50_each"], cog["seconds_per_video_50_each"])]
+    assert mimir["ratio_to_cogvideox"] == pytest.approx(sum(paired) / 2) and cog["ratio_to_cogvideox"] == 1.0
     assert report["table"].count("\n") == 4  # header, rule, three rows
     assert (tmp_path / "models" / "mimir" / "transformer").is_symlink()  # one DiT on disk, two in memory
 
@@ -62,6 +70,10 @@ def test_offload_modes_are_refused_on_the_cpu(tmp_path):
     args = full_scale.build_parser().parse_args(["--tiny", "--root", str(tmp_path), "--steps", "1"])
     with pytest.raises(SystemExit, match="--steps=1: at least 2"):
         full_scale.main(args)
+    args = full_scale.build_parser().parse_args(["--tiny", "--root", str(tmp_path), "--repeats", "0"])
+    with pytest.raises(SystemExit, match="--repeats=0: at least 1"):
+        full_scale.main(args)
+    assert not (tmp_path / "COMPLETE").exists()  # refused before anything was built
 
 
 def test_published_configs_have_the_published_sizes():

@@ -1,6 +1,8 @@
 """TokenFuser: every fusion_type against the module docstring's equations, the layer mix, the LLM-branch switch,
 shapes and masks, identity at init, save/load."""
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -232,3 +234,22 @@ def test_missing_llm_inputs_named():
         fuser(e_t5, enc_mask, h, llm_mask, None)
     with pytest.raises(ValueError, match="llm_embeds"):
         fuser(e_t5, enc_mask)
+
+
+def test_a_checkpoint_with_the_old_scalar_scale_loads_as_a_vector(tmp_path):
+    """`llm_scale` is (1,) since FSDP refused the 0-d parameter; the shipped nano fuser (saved 0-d) and a resumed run's
+    0-d state (torch's `load_state_dict`, nested as in the trainer's model) load with the same value."""
+    from safetensors import safe_open
+
+    shipped = Path(token_fuser.__file__).parent / "assets" / "nano" / "mimir" / "token_fuser"
+    with safe_open(shipped / "diffusion_pytorch_model.safetensors", "pt") as f:
+        on_disk = f.get_tensor("llm_scale")
+    assert on_disk.shape == ()  # still the old layout on disk: the test covers the upgrade
+    fuser = token_fuser.load_token_fuser(shipped)
+    assert fuser.llm_scale.shape == (1,) and fuser.llm_scale.item() == on_disk.item()
+
+    parent = torch.nn.ModuleDict({"fuser": TokenFuser(encoder_dim=D, llm_dim=D_LLM)})
+    old = {k: v.clone() for k, v in parent.state_dict().items()}
+    old["fuser.llm_scale"] = torch.tensor(0.75)  # (), as saved before
+    parent.load_state_dict(old)
+    assert parent["fuser"].llm_scale.shape == (1,) and parent["fuser"].llm_scale.item() == 0.75

@@ -28,6 +28,7 @@ def test_tiny_lora_on_a_float8_base_reports_losses_and_throughput(tmp_path):
     # losses.csv keeps 0.1 s: tiny steps may log the same second, and then no rate is given rather than a division
     assert report["samples_per_s"] is None or report["samples_per_s"] > 0
     assert report["peak_allocated_gib_per_gpu"] == [None]  # no GPU here
+    assert report["training_peak_allocated_gib_per_gpu"] == report["cache_pass_peak_allocated_gib_per_gpu"] == [None]
     assert len(list((tmp_path / "videos").glob("*.mp4"))) == 3
 
 

@@ -181,6 +181,11 @@ def scan_videos(
     return chosen, total
 
 
+def _peak_gib(device: torch.device) -> float | None:
+    """Peak GPU memory allocated since the last reset, GiB (None off CUDA)."""
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
 def train_on_videos(args, components: TrainingComponents) -> Path:
     if args.lora_base_storage and not args.lora_rank:
         raise ValueError(
@@ -269,7 +274,13 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
             components.llm.to("cpu")
         dataset, collate = CachedClips(cache), collate_cached
         empty = cache.read_empty()  # each (1, ...)
+        # The cache pass and the training steps peak apart: a 24 GB GPU must hold each, and with the frozen models
+        # off the GPU afterwards the training's own peak is the figure that says which GPU the training fits.
+        cache_peak = _peak_gib(device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
     else:
+        cache_peak = None
         vae.to(device)
         dataset, collate = clips, collate_clips
         empty = text_features(encoder, [""], with_llm, components.dtype)
@@ -420,12 +431,20 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
     progress.close()
     broken = sum(gather_object([broken]))
     # Peak GPU memory of each process (the figure that says which GPU a setting fits), before the group closes.
-    peaks = gather_object([torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None])
+    training_peaks = gather_object([_peak_gib(device)])
+    cache_peaks = gather_object([cache_peak])
     if accelerator.is_main_process:
         (run / "data_report.json").write_text(
             json.dumps({**report.to_dict(), "broken_during_training": broken}, indent=1) + "\n"
         )
-        (run / "peak_memory.json").write_text(json.dumps({"peak_allocated_gib_per_process": peaks}) + "\n")
+        peaks = {
+            "peak_allocated_gib_per_process": [
+                None if t is None else max(t, c or 0.0) for t, c in zip(training_peaks, cache_peaks)
+            ],
+            "cache_pass_peak_allocated_gib_per_process": cache_peaks,  # None without --cache-dir (or on the CPU)
+            "training_peak_allocated_gib_per_process": training_peaks,
+        }
+        (run / "peak_memory.json").write_text(json.dumps(peaks) + "\n")
     accelerator.print(f"data: {report.summary()}; broken during training: {broken}")
     # Let go of the DDP wrapper while every process still holds the group. The accelerator keeps the prepared model
     # until it is collected; collected after the group had closed, two CPU processes (gloo) hung now and then in
