@@ -1,5 +1,5 @@
 """The quality guard of the `fast` switch (mimir/fast.py): the same NanoBench specs and seeds generated exact and fast
-on the nano preset (CPU), compared per model.
+on the nano preset (CPU by default), compared per model.
 
     # 1. choose the cache threshold on training wordings only (specs 100.. of every suite; the guard uses 0..)
     python benchmarks/fast_guard.py --select --split train --offset 100 --limit 3 \
@@ -7,6 +7,9 @@ on the nano preset (CPU), compared per model.
     # 2. the guard, on held-out wordings, with what `fast="on"` turns on
     python benchmarks/fast_guard.py --split heldout --dimensions color count motion spatial_relationship --limit 30 \
         --json benchmarks/results/fast_guard.json
+    # 3. fast="fp8" (float8 matmuls on top of the cache and compilation) on a CUDA GPU of compute capability >= 8.9
+    python benchmarks/fast_guard.py --device cuda --fast fp8 --split heldout \
+        --dimensions color count motion spatial_relationship --limit 30 --json fast_guard_fp8.json
 
 Per model it reports: the PSNR of fast vs exact frames (per video over all frames, mean and min; identical videos
 count as `PSNR_CAP` dB), the share of videos whose whole-spec verdict agrees, the paired pass-rate difference fast -
@@ -116,9 +119,9 @@ def verdict(summary: dict[str, Any], rule: dict) -> bool:
 
 
 def guard(args, jobs) -> dict[str, Any]:
-    """Exact and fast (`load_pipelines(fast="on")`, what a user gets) on the same jobs, interleaved."""
-    exact_pipes = load_pipelines("nano", device="cpu")
-    fast_pipes = load_pipelines("nano", device="cpu", fast="on")
+    """Exact and fast (`load_pipelines(fast=args.fast)`, what a user gets) on the same jobs, interleaved."""
+    exact_pipes = load_pipelines("nano", device=args.device)
+    fast_pipes = load_pipelines("nano", device=args.device, fast=args.fast)
     video = dict(exact_pipes.defaults)
     results: dict[str, Any] = {"fast_settings": asdict(fast_pipes.fast) if fast_pipes.fast else None, "models": {}}
     for model in MODELS:
@@ -231,6 +234,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "machine_at_start": machine(),
         "environment": environment(),
         "jobs": {"split": args.split, "dimensions": args.dimensions, "offset": args.offset, "limit": args.limit},
+        "device": args.device,
+        "fast": args.fast,
         "psnr_cap_db": PSNR_CAP,
     }
     if args.select:
@@ -259,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--offset", type=int, default=0, help="skip the first N specs of each suite")
     parser.add_argument("--limit", type=int, default=30, help="specs per suite (one seed each)")
     parser.add_argument("--select", action="store_true", help="sweep SELECT_RULE's thresholds instead (train split)")
+    parser.add_argument("--device", default="cpu", help="where both loads run (cuda: with compilation)")
+    parser.add_argument(
+        "--fast", default="on", choices=("on", "fp8"), help="the fast side's switch (fp8: CUDA >= 8.9, torchao)"
+    )
     parser.add_argument("--json", default=None, help="write the report here")
     return parser
 
@@ -267,4 +276,8 @@ if __name__ == "__main__":
     ns = build_parser().parse_args()
     if ns.select and ns.split != "train":
         raise SystemExit(f"--select with --split {ns.split!r}: the threshold is chosen on training wordings only")
+    if ns.select and (ns.device != "cpu" or ns.fast != "on"):
+        raise SystemExit(
+            f"--select sweeps the cache threshold on the CPU: drop --device {ns.device} / --fast {ns.fast}"
+        )
     main(ns)

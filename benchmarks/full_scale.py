@@ -27,7 +27,8 @@ every other round; each figure is the median over the rounds, each peak the larg
 - the final latents' largest difference to diffusers' (CogVideoX) and to the same pipeline in mode `none` (saved
   under --root by the `none` run, so a later command compares against it).
 
-`--fast` adds, per mode, our CogVideoX and Mimir with `load_pipelines(fast="on")` (mimir/fast.py: FirstBlockCache on
+`--fast` adds, per mode, our CogVideoX and Mimir with `load_pipelines(fast="on")` (or `--fast-mode fp8`: also float8
+matmuls in the DiT blocks, torchao) (mimir/fast.py: FirstBlockCache on
 both DiTs, and on CUDA torch.compile of their blocks in modes `none` and `model_offload`), loaded afresh after the
 exact rows, each warmed up untimed by one call of `--fast-steps` steps (compilation; its seconds are in the JSON).
 The step cache skips some steps and not others, so a fast video is timed over all its steps: `--fast-steps` defaults
@@ -547,8 +548,9 @@ def run_mode(mode: str, paths: dict, args, shapes: dict, device: torch.device) -
 
 
 def run_mode_fast(mode: str, paths: dict, args, shapes: dict, device: torch.device, exact: list[dict]) -> list[dict]:
-    """Our CogVideoX and Mimir with `fast="on"`, loaded afresh in `mode`, against the exact rows of the same mode."""
-    pipes, load_seconds = load_5b(mode, paths, args, device, fast="on")
+    """Our CogVideoX and Mimir with `fast=args.fast_mode`, loaded afresh in `mode`, against the exact rows of the
+    same mode."""
+    pipes, load_seconds = load_5b(mode, paths, args, device, fast=args.fast_mode)
     cog, mim = pipes.cogvideox, pipes.mimir
     timers = {
         "text_encoder": ForwardTimer(cog.text_encoder, device),
@@ -580,7 +582,7 @@ def run_mode_fast(mode: str, paths: dict, args, shapes: dict, device: torch.devi
         rows.append(
             {
                 "mode": mode,
-                "model": f"{label} fast",
+                "model": f"{label} fast" if args.fast_mode == "on" else f"{label} fast-{args.fast_mode}",
                 "load_seconds": load_seconds,
                 **row,
                 "seconds_per_video_50": per_video,
@@ -691,6 +693,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "llm_quantization": args.llm_quantization,
             "fast": args.fast,
             "fast_steps": args.fast_steps if args.fast else None,
+            "fast_mode": args.fast_mode if args.fast else None,
             **shapes["call"],
         },
         "configs": {k: v for k, v in shapes.items() if k != "call"},
@@ -731,7 +734,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--llm-quantization", default="8bit", choices=["8bit", "none"])
     parser.add_argument("--no-vae-tiling", action="store_true")
-    parser.add_argument("--fast", action="store_true", help="also our pipelines with fast='on' (mimir/fast.py)")
+    parser.add_argument("--fast", action="store_true", help="also our pipelines with --fast-mode (mimir/fast.py)")
+    parser.add_argument(
+        "--fast-mode", default="on", choices=("on", "fp8"), help="the fast rows' switch (fp8: CUDA >= 8.9, torchao)"
+    )
     parser.add_argument(
         "--fast-steps", type=int, default=VIDEO_STEPS, help="steps of each fast call, warm-up and timed (default 50)"
     )

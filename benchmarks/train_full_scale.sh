@@ -9,10 +9,12 @@
 # All stages can run on one nvidia-h200-x2 machine (the 1-GPU stages use GPU 0 through configs/accelerate/1gpu.yaml):
 # the wheels are then staged once, and the clips and the feature cache under /tmp are shared while it stays warm.
 # Measured on 2026-11-30 (benchmarks/RESULTS.md, "Full-scale training"): savers_1gpu, savers_2gpu, lora_1gpu and
-# resume, with the arguments below (run as single commands, the 1-GPU ones pinned by CUDA_VISIBLE_DEVICES). full_1gpu
-# and fsdp_2gpu have not run yet.
+# resume, with the arguments below (run as single commands, the 1-GPU ones pinned by CUDA_VISIBLE_DEVICES); in a second
+# round (scripts/gpu_followups.sh) lora_fp8_1gpu, savers_1gpu_k4, savers_2gpu, savers_2gpu_k4 and fsdp_2gpu. full_1gpu
+# has not run.
 # --dataloader-num-workers 0: forked loader workers hung there before the fix (mimir.train.finetune.clip_loader now
-# spawns them, untested on a GPU), and the measured figures decode in the training process.
+# spawns them; 2 spawned workers ran on an H200 without a hang), and the measured figures decode in the training
+# process.
 #
 #   savers_1gpu   full fine-tune with the memory savers: bf16 weights, 8-bit AdamW, gradient checkpointing, the
 #                 frozen T5 + Phi-3.5 + VAE resident (no cache): the "fits one 80 GB GPU" target

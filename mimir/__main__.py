@@ -53,7 +53,8 @@ def _add_generation_args(parser: argparse.ArgumentParser) -> None:
         const="on",
         default="off",
         choices=FAST_MODES,
-        help="'on' (or bare --fast): step cache on both DiTs, torch.compile on CUDA (mimir/fast.py); default off",
+        help="'on' (or bare --fast): step cache on both DiTs, torch.compile on CUDA (mimir/fast.py); 'fp8': also "
+        "float8 matmuls (CUDA >= 8.9, torchao); default off",
     )
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--vae-slicing", action="store_true")

@@ -11,11 +11,17 @@ What we use, all library features:
   `compile_repeated_blocks`, which CogVideoX does not declare `_repeated_blocks` for in diffusers 0.42.1. The blocks
   share their code, so one compiled graph serves all of them.
 
+- **float8 matmuls** (`fast="fp8"` only): the DiT blocks' attention and feed-forward linear layers quantized by
+  torchao's `Float8DynamicActivationFloat8WeightConfig` with a scale per row (weights once, activations at each
+  call), the recipe of diffusers' torchao benchmarks (fp8 + compile 75 s against bf16 112 s per CogVideoX-5B video on
+  an H100). It needs a CUDA GPU of compute capability >= 8.9 (Ada, Hopper) and torchao, which is not a requirement
+  of the CPU install (`pip install torchao`); memory mode `none` only (offloading would move the quantized tensors).
+  It changes the numbers on top of the cache, so it is a separate choice from `"on"`, with its own guard run.
+
 What we leave out: PyramidAttentionBroadcast and FasterCache skip on fixed timestep ranges that are tuned for 50-step
 CogVideoX and need a per-pipeline timestep callback, while FirstBlockCache adapts to the step count (nano uses 20).
 The attention backend: PyTorch's SDPA already picks flash attention for bf16 on Hopper; flash-attn 3 and Sage need
-packages we do not ship. fp8/int8 through torchao: torchao is not a dependency, and it would change the numbers
-a second time on top of the cache.
+packages we do not ship. int8 through torchao: float8 is the faster of the two on the GPUs that have it.
 
 Offload: the cache goes on before the memory mode (`load_pipelines` does it in this order), so diffusers' group
 offloading hooks wrap the cache's and move every block's weights as without it; skipping changes computation only.
@@ -23,6 +29,7 @@ Compilation runs only in the modes that move whole modules (`none`, `model_offlo
 `group_offload` the weights are copied in inside each block's forward, i.e. inside the compiled region.
 """
 
+import importlib.util
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Literal
@@ -33,11 +40,14 @@ from diffusers.hooks import FirstBlockCacheConfig
 from diffusers.hooks.group_offloading import _is_group_offload_enabled
 
 
-FastMode = Literal["off", "on"]
-FAST_MODES: tuple[str, ...] = ("off", "on")  # the CLI's and the app's choices
+FastMode = Literal["off", "on", "fp8"]
+FAST_MODES: tuple[str, ...] = ("off", "on", "fp8")  # the CLI's and the app's choices; "fp8" = "on" + float8 matmuls
 CacheType = Literal["first_block", "none"]
 CACHE_TYPES: tuple[str, ...] = ("first_block", "none")
 COMPILE_MEMORY_MODES: tuple[str, ...] = ("none", "model_offload")  # whole-module placement only (docstring)
+FLOAT8_MEMORY_MODES: tuple[str, ...] = ("none",)  # the quantized weights stay where they were made
+FLOAT8_MIN_CAPABILITY = (8, 9)  # float8 tensor cores: Ada and Hopper onwards
+FLOAT8_SUBMODULES = ("attn1", "ff")  # in each CogVideoXBlock: q/k/v/out and the MLP; the norms' small linears stay
 
 # Chosen on training wordings only (benchmarks/fast_guard.py --select, benchmarks/results/fast_threshold.json): the
 # largest candidate whose exact-vs-fast PSNR and verdict agreement on nano kept the margins written in that script.
@@ -60,6 +70,10 @@ class FastSettings:
     """`torch.compile` each transformer block in place (regional compilation). Our choice: on CUDA only; on the CPU
     inductor builds C++ kernels for minutes on two cores for a nano DiT whose steps take milliseconds."""
 
+    float8: bool = False
+    """The DiT blocks' attention and feed-forward linears in float8 (torchao; the module docstring says which and
+    why). Our choice: only when asked for with `fast="fp8"`, on CUDA of compute capability >= 8.9, memory `none`."""
+
     def check(self, memory: str = "none") -> "FastSettings":
         """Refuse unknown values and combinations that cannot work, naming the values."""
         if self.cache not in CACHE_TYPES:
@@ -71,13 +85,19 @@ class FastSettings:
                 f"compile=True with memory={memory!r}: compilation runs only with memory in {COMPILE_MEMORY_MODES} "
                 "(the other modes copy weights in inside the compiled blocks)"
             )
+        if self.float8 and memory not in FLOAT8_MEMORY_MODES:
+            raise ValueError(
+                f"float8=True (fast='fp8') with memory={memory!r}: float8 runs only with memory in "
+                f"{FLOAT8_MEMORY_MODES} (offloading would move the quantized weights)"
+            )
         return self
 
     @classmethod
-    def for_pipelines(cls, device: str | torch.device, memory: str = "none") -> "FastSettings":
+    def for_pipelines(cls, device: str | torch.device, memory: str = "none", fast: FastMode = "on") -> "FastSettings":
         """What `fast="on"` means where the pipelines run: the cache always, compilation on CUDA in the modes that
-        allow it."""
-        return cls(compile=torch.device(device).type == "cuda" and memory in COMPILE_MEMORY_MODES)
+        allow it; `fast="fp8"` adds the float8 matmuls."""
+        compile = torch.device(device).type == "cuda" and memory in COMPILE_MEMORY_MODES
+        return cls(compile=compile, float8=fast == "fp8")
 
 
 def check_fast(fast: str) -> str:
@@ -95,10 +115,53 @@ def _transformers(pipelines: Iterable) -> list[CogVideoXTransformer3DModel]:
     return list(unique.values())
 
 
-def apply_fast(pipelines: Iterable, settings: FastSettings, memory: str = "none") -> None:
+def check_float8_device(device: str | torch.device | None) -> torch.device:
+    """Refuse float8 off a CUDA GPU of compute capability >= 8.9, or without torchao, naming what is there."""
+    device = torch.device(device if device is not None else "cpu")
+    if device.type != "cuda":
+        raise ValueError(f"fast='fp8' needs a CUDA GPU of compute capability >= 8.9 (Ada, Hopper), got {device}")
+    capability = torch.cuda.get_device_capability(device)
+    if capability < FLOAT8_MIN_CAPABILITY:
+        raise ValueError(
+            f"fast='fp8' needs compute capability >= {FLOAT8_MIN_CAPABILITY}; {torch.cuda.get_device_name(device)} "
+            f"({device}) has {capability}"
+        )
+    if importlib.util.find_spec("torchao") is None:
+        raise ValueError("fast='fp8' needs torchao, which the CPU install leaves out: pip install torchao")
+    return device
+
+
+def float8_layer(module: torch.nn.Module, name: str) -> bool:
+    """torchao's filter: the linears of each block's attention and feed-forward (FLOAT8_SUBMODULES) whose sizes
+    float8 matmuls take (multiples of 16)."""
+    parts = name.split(".")  # e.g. transformer_blocks.3.attn1.to_q, relative to the DiT
+    return (
+        isinstance(module, torch.nn.Linear)
+        and len(parts) > 2
+        and parts[0] == "transformer_blocks"
+        and parts[2] in FLOAT8_SUBMODULES
+        and module.in_features % 16 == 0
+        and module.out_features % 16 == 0
+    )
+
+
+def quantize_float8(transformer: CogVideoXTransformer3DModel, device: torch.device) -> None:
+    """The float8 layers of `transformer` quantized in place on `device` (torchao, a scale per row)."""
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+
+    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
+    quantize_(transformer, config, filter_fn=float8_layer, device=device)
+
+
+def apply_fast(
+    pipelines: Iterable, settings: FastSettings, memory: str = "none", device: str | torch.device | None = None
+) -> None:
     """Put `settings` on the DiT of every pipeline (each DiT once). Call it before the memory mode is installed:
-    group offloading must wrap the cache, not the reverse (the module docstring says why)."""
+    group offloading must wrap the cache, not the reverse (the module docstring says why). `device`: where the
+    float8 weights are made (float8 only)."""
     settings.check(memory)
+    if settings.float8:
+        device = check_float8_device(device)
     transformers = _transformers(pipelines)
     for transformer in transformers:
         blocks = transformer.transformer_blocks  # (num_layers,) CogVideoXBlock
@@ -111,6 +174,8 @@ def apply_fast(pipelines: Iterable, settings: FastSettings, memory: str = "none"
                     f"this one has {len(blocks)}"
                 )
             transformer.enable_cache(FirstBlockCacheConfig(threshold=settings.threshold))
+        if settings.float8:  # before compilation, which then traces the float8 matmuls
+            quantize_float8(transformer, device)
         if settings.compile:
             for block in blocks:
                 block.compile()

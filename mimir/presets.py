@@ -32,7 +32,7 @@ from transformers import (
     T5EncoderModel,
 )
 
-from .fast import FastMode, FastSettings, apply_fast, check_fast
+from .fast import FastMode, FastSettings, apply_fast, check_fast, check_float8_device
 from .model_sources import COGVIDEOX_LAYOUT, LLM_LAYOUT, resolve_model_source
 from .offload import MEMORY_MODES, MemoryMode, OffloadController  # MEMORY_MODES: the CLI's choices
 from .pipeline import MimirPipeline
@@ -497,7 +497,8 @@ def load_pipelines(
         llm: the LLM branch: a Hub id or a local transformers folder; default the preset's
             (`microsoft/Phi-3.5-mini-instruct`). cogvideox-5b only.
         fast: `"on"` puts `FastSettings.for_pipelines(device, memory)` on both DiTs (mimir/fast.py: a step cache,
-            and torch.compile on CUDA); `"off"` (default) leaves them exact.
+            and torch.compile on CUDA); `"fp8"` adds float8 matmuls in their blocks (CUDA of compute capability
+            >= 8.9, memory `"none"`, torchao); `"off"` (default) leaves them exact.
 
     Every argument, folder and folder layout is checked before any model loads; errors name the value.
     """
@@ -512,6 +513,9 @@ def load_pipelines(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if memory != "none" and torch.device(device).type == "cpu":
         raise ValueError(f"memory={memory!r} offloads to the CPU from a GPU, but device={str(device)!r}: use 'none'")
+    if fast == "fp8":  # before anything loads: the GPU, the memory mode and torchao
+        FastSettings(float8=True).check(memory)
+        check_float8_device(device)
     if mimir_weights is not None:
         check_mimir_weights_folder(mimir_weights)
     spec = PRESETS[preset]
@@ -560,9 +564,9 @@ def load_pipelines(
         llm_branch=llm_branch,
         **limits,
     )
-    fast_settings = FastSettings.for_pipelines(device, memory) if fast == "on" else None
+    fast_settings = FastSettings.for_pipelines(device, memory, fast) if fast != "off" else None
     if fast_settings is not None:  # before the memory mode: group offloading must wrap the cache (mimir/fast.py)
-        apply_fast((cogvideox, mimir), fast_settings, memory)
+        apply_fast((cogvideox, mimir), fast_settings, memory, device)
     offload = OffloadController({"cogvideox": cogvideox, "mimir": mimir}, device).apply(
         memory, vae_tiling=vae_tiling, vae_slicing=vae_slicing
     )

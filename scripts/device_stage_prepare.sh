@@ -15,11 +15,12 @@ set -euo pipefail
 PY=.venv/bin/python
 # bitsandbytes (43 MB; its wheel is tagged manylinux_2_24) is for the 5B preset's 8-bit LLM and 8-bit AdamW, pytest
 # (with pluggy and iniconfig, which the image may lack) for the gpu-marked tests, peft and PyAV for the video trainer
-# (benchmarks/train_full_scale.sh). The image's own versions of anything else are used.
+# (benchmarks/train_full_scale.sh), torchao 0.18 (built against the image's torch 2.11) for fast='fp8'. The image's own
+# versions of anything else are used.
 mkdir -p .whl && python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
   diffusers==0.42.1 gguf==0.19.0 bitsandbytes==0.50.2 pytest==9.2.0 pluggy==1.7.0 iniconfig==2.3.1 \
-  "peft>=0.17,<0.20" "av>=14,<20"
+  "peft>=0.17,<0.20" "av>=14,<20" torchao==0.18.0
 # APP=1 adds the app's own dependencies that the GPU image lacks (gradio and its server stack, plotly, scikit-image;
 # ~67 MB, three more pieces), for the gpu-marked tests that import app.py (tests/test_app_gpu.py).
 if [ -n "${APP:-}" ]; then

@@ -14,6 +14,9 @@
 #   bash scripts/gpu_followups.sh d       # both GPUs: fsdp_2gpu again
 #   bash scripts/gpu_followups.sh e       # GPU 1: full_scale.py model_offload, 3 rounds (paired ratios); GPU 0
 #                                         # meanwhile: lora_fp8_1gpu with a tiled cache pass (its two peaks apart)
+# Ran too (2026-11-30): d, e. Next, fast='fp8' (float8 matmuls through torchao, staged since), on the one-GPU kind:
+#   bash scripts/gpu_followups.sh fp8       # its GPU test; the 5B fast-fp8 rows in mode none (10 steps, compiled)
+#   bash scripts/gpu_followups.sh fp8guard  # the nano quality guard of fp8 on the GPU (held-out wordings, 30 specs)
 #
 # What comes back in $OUT: the logs, the full_scale JSON and train_reports.tgz (every training stage's reports so
 # far); RESULTS.md takes the figures from there.
@@ -21,7 +24,7 @@ set -uo pipefail
 export PYTHONUNBUFFERED=1
 R=${OUT:?run on the GPU machine, where the device tool sets OUT}
 quiet() { grep --line-buffered -vE "it/s\]|s/it\]|should be kept in float32"; }
-case ${1:?usage: gpu_followups.sh tests|a|b|c|d|e} in
+case ${1:?usage: gpu_followups.sh tests|a|b|c|d|e|fp8|fp8guard} in
   tests)
     timeout 500 bash scripts/nano_device.sh pytest -m gpu -q -rA tests/test_offload_gpu.py tests/test_app_gpu.py 2>&1 \
       | quiet | tail -60 > $R/gpu_tests.log
@@ -46,5 +49,16 @@ case ${1:?usage: gpu_followups.sh tests|a|b|c|d|e} in
     (timeout 560 bash benchmarks/train_full_scale.sh lora_fp8_1gpu 2>&1 | quiet > $R/train_e.log) &
     wait
     tail -6 $R/full_scale_e.log; grep -h '^{' $R/train_e.log | cut -c1-600 ;;
+  fp8)
+    timeout 120 bash scripts/nano_device.sh pytest -m gpu -q -rA tests/test_fast_gpu.py 2>&1 | quiet | tail -20 \
+      > $R/fp8_test.log
+    timeout 420 bash scripts/nano_device.sh full_scale --root /tmp/mimir-5b --modes none --steps 3 --fast \
+      --fast-mode fp8 --fast-steps 10 --json $R/full_scale_fp8.json 2>&1 | quiet > $R/full_scale_fp8.log
+    tail -3 $R/fp8_test.log; tail -8 $R/full_scale_fp8.log ;;
+  fp8guard)
+    timeout 560 bash scripts/nano_device.sh guard --device cuda --fast fp8 --split heldout \
+      --dimensions color count motion spatial_relationship --limit 30 --json $R/fast_guard_fp8.json 2>&1 | quiet \
+      | tail -8 > $R/fast_guard_fp8.log
+    cat $R/fast_guard_fp8.log ;;
   *) echo "unknown part $1"; exit 2 ;;
 esac

@@ -38,6 +38,7 @@ case $stage in
   campaign) bash scripts/nano_fusion_campaign.sh "$@" ;;
   pytest) python3 -m pytest -p no:cacheprovider "$@" ;;  # e.g. pytest -m gpu tests/test_offload_gpu.py
   full_scale) python3 benchmarks/full_scale.py "$@" ;;  # issue 10; its model folders go under /tmp (see its docstring)
+  guard) python3 benchmarks/fast_guard.py "$@" ;;  # the fast switch's quality guard on nano, e.g. --device cuda --fast fp8
   none) ;;
   *) echo "unknown stage $stage"; exit 2 ;;
 esac

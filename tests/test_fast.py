@@ -13,7 +13,9 @@ from mimir.fast import (
     FastSettings,
     apply_fast,
     check_fast,
+    check_float8_device,
     count_block_forwards,
+    float8_layer,
     record_cache_decisions,
 )
 from mimir.offload import MEMORY_MODES, OffloadController
@@ -112,9 +114,9 @@ def test_the_cache_under_every_memory_mode_gives_the_latents_without_offload(
 
 
 def test_bad_values_and_impossible_combinations_are_refused(llm_tokenizer):
-    with pytest.raises(ValueError, match=r"fast must be one of \('off', 'on'\), got 'yes'"):
+    with pytest.raises(ValueError, match=r"fast must be one of \('off', 'on', 'fp8'\), got 'yes'"):
         check_fast("yes")
-    with pytest.raises(ValueError, match=r"fast must be one of \('off', 'on'\), got 'yes'"):
+    with pytest.raises(ValueError, match=r"fast must be one of \('off', 'on', 'fp8'\), got 'yes'"):
         load_pipelines("nano", fast="yes")  # before anything loads
     with pytest.raises(ValueError, match=r"cache must be one of \('first_block', 'none'\), got 'pab'"):
         FastSettings(cache="pab").check()
@@ -166,7 +168,8 @@ def test_the_cli_and_the_app_pass_the_switch_to_load_pipelines(monkeypatch, tmp_
         assert seen["fast"] == expected, flags
     with pytest.raises(SystemExit):
         main(base + ["--fast", "maybe"])
-    assert "invalid choice: 'maybe' (choose from off, on)" in capsys.readouterr().err.replace("'off', 'on'", "off, on")
+    err = capsys.readouterr().err.replace("'off', 'on', 'fp8'", "off, on, fp8")
+    assert "invalid choice: 'maybe' (choose from off, on, fp8)" in err
 
     monkeypatch.setattr(app, "load_pipelines", fake_load)
     monkeypatch.delenv("MIMIR_FAST", raising=False)
@@ -179,6 +182,38 @@ def test_the_cli_and_the_app_pass_the_switch_to_load_pipelines(monkeypatch, tmp_
     assert app.parse_args(["--fast", "off"]).fast == "off"  # a flag wins over the variable
     # a bad Space variable reaches the one check, which names it
     monkeypatch.setenv("MIMIR_FAST", "fastest")
-    with pytest.raises(ValueError, match=r"fast must be one of \('off', 'on'\), got 'fastest'"):
+    with pytest.raises(ValueError, match=r"fast must be one of \('off', 'on', 'fp8'\), got 'fastest'"):
         load_pipelines("nano", fast=app.parse_args([]).fast)
-    assert FAST_MODES == ("off", "on")
+    assert FAST_MODES == ("off", "on", "fp8")
+
+
+def test_float8_is_refused_where_it_cannot_run(monkeypatch):
+    """fast='fp8' names what is missing, before any model loads: a CUDA GPU, compute capability >= 8.9, memory
+    `none`, torchao. The GPU's answers are stood in for on the CPU; tests/test_fast_gpu.py runs it for real."""
+    with pytest.raises(
+        ValueError, match=r"fast='fp8' needs a CUDA GPU of compute capability >= 8.9 \(Ada, Hopper\), got cpu"
+    ):
+        load_pipelines("nano", device="cpu", fast="fp8")
+    with pytest.raises(ValueError, match=r"float8=True \(fast='fp8'\) with memory='model_offload': float8 runs only"):
+        FastSettings(float8=True).check("model_offload")
+    assert FastSettings.for_pipelines("cpu", "none", "fp8").float8 and not FastSettings.for_pipelines("cpu").float8
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA A100")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    with pytest.raises(ValueError, match=r"compute capability >= \(8, 9\); NVIDIA A100 \(cuda:0\) has \(8, 0\)"):
+        check_float8_device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "torchao" else object())
+    with pytest.raises(ValueError, match="fast='fp8' needs torchao, which the CPU install leaves out"):
+        check_float8_device("cuda:0")
+
+
+def test_float8_takes_each_blocks_attention_and_feed_forward_linears(llm_tokenizer):
+    transformer = studio_pair(llm_tokenizer, num_layers=2)["mimir"].transformer
+    chosen = {name for name, module in transformer.named_modules() if float8_layer(module, name)}
+    per_block = {"attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0", "ff.net.0.proj", "ff.net.2"}
+    assert chosen == {f"transformer_blocks.{i}.{layer}" for i in range(2) for layer in per_block}
+    # what float8 matmuls cannot take, or what is not in a block's attention or MLP, stays as it is
+    assert not float8_layer(torch.nn.Linear(24, 32), "transformer_blocks.0.ff.net.2")
+    assert not float8_layer(torch.nn.Linear(32, 32), "transformer_blocks.0.norm1.linear")
+    assert not float8_layer(torch.nn.Linear(32, 32), "proj_out")

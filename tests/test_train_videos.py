@@ -119,6 +119,15 @@ def test_two_steps_write_loadable_weights_and_count_skipped_files(videos, text_p
     assert llm_branch.hidden_layers == (-1,)
 
 
+def test_a_cache_built_without_tiling_is_refused_by_a_tiled_run(videos, text_parts, tmp_path):
+    """Tiled and whole-clip VAE encodes give other latents, so the cache's key holds the setting."""
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    train_on_videos(args_for(videos, tmp_path / "whole", 1, *cache), components(text_parts))
+    with pytest.raises(ValueError, match=r"was built for other settings \(vae_tiling differ\)"):
+        train_on_videos(args_for(videos, tmp_path / "tiled", 1, *cache, "--vae-tiling"), components(text_parts))
+    assert not (tmp_path / "tiled" / "losses.csv").exists()  # refused before any step
+
+
 def test_a_resumed_run_continues_the_loss_curve_of_an_uninterrupted_one(videos, text_parts, tmp_path):
     """Same data order and noise per step: 2 steps, stop, resume to 4 == 4 steps straight (through the cache)."""
     cache = ["--cache-dir", str(tmp_path / "cache"), "--cache-shard-size", "3"]

@@ -254,6 +254,9 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
             "items": [vars(i) for i in items],
             "clip": vars(spec),
             "vae": {k: v for k, v in vae.config.items() if not k.startswith("_")},
+            # tiled and whole-clip encodes give other latents: a cache built one way is not the other's (on two H200s
+            # a --vae-tiling run read a cache built without tiling, and its losses were those of the untiled latents)
+            "vae_tiling": bool(args.vae_tiling),
             "text_encoder": components.text_encoder.config.to_dict().get("_name_or_path", "")
             or type(components.text_encoder).__name__,
             "llm": (components.llm.config.to_dict().get("_name_or_path", "") or type(components.llm).__name__)
