@@ -12,11 +12,12 @@ What we use, all library features:
   share their code, so one compiled graph serves all of them.
 
 - **float8 matmuls** (`fast="fp8"` only): the DiT blocks' attention and feed-forward linear layers quantized by
-  torchao's `Float8DynamicActivationFloat8WeightConfig` with a scale per row (weights once, activations at each
-  call), the recipe of diffusers' torchao benchmarks (fp8 + compile 75 s against bf16 112 s per CogVideoX-5B video on
-  an H100). It needs a CUDA GPU of compute capability >= 8.9 (Ada, Hopper) and torchao, which is not a requirement
-  of the CPU install (`pip install torchao`); memory mode `none` only (offloading would move the quantized tensors).
-  It changes the numbers on top of the cache, so it is a separate choice from `"on"`, with its own guard run.
+  torchao's `Float8DynamicActivationFloat8WeightConfig`, with a scale per row for bf16 DiTs and per tensor for fp32
+  ones (weights once, activations at each call): the recipe of diffusers' torchao benchmarks (fp8 + compile 75 s
+  against bf16 112 s per CogVideoX-5B video on an H100). It needs a CUDA GPU of compute capability >= 8.9 (Ada,
+  Hopper) and torchao, which the CPU install leaves out (`pip install torchao`); memory mode `none` only (offloading
+  would move the quantized tensors). It changes the numbers on top of the cache, so it is a choice apart from `"on"`,
+  with its own guard run.
 
 What we leave out: PyramidAttentionBroadcast and FasterCache skip on fixed timestep ranges that are tuned for 50-step
 CogVideoX and need a per-pipeline timestep callback, while FirstBlockCache adapts to the step count (nano uses 20).
@@ -145,11 +146,18 @@ def float8_layer(module: torch.nn.Module, name: str) -> bool:
     )
 
 
-def quantize_float8(transformer: CogVideoXTransformer3DModel, device: torch.device) -> None:
-    """The float8 layers of `transformer` quantized in place on `device` (torchao, a scale per row)."""
-    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+def float8_scaling(dtype: torch.dtype) -> Literal["row", "tensor"]:
+    """A scale per row for bf16 weights (the finer one); one per tensor otherwise: PyTorch's row-wise scaled matmul
+    writes bf16 only, and nano's DiT computes in fp32."""
+    return "row" if dtype == torch.bfloat16 else "tensor"
 
-    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
+
+def quantize_float8(transformer: CogVideoXTransformer3DModel, device: torch.device) -> None:
+    """The float8 layers of `transformer` quantized in place on `device` (torchao; scales by `float8_scaling`)."""
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, PerTensor, quantize_
+
+    granularity = PerRow() if float8_scaling(transformer.dtype) == "row" else PerTensor()
+    config = Float8DynamicActivationFloat8WeightConfig(granularity=granularity)
     quantize_(transformer, config, filter_fn=float8_layer, device=device)
 
 

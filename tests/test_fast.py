@@ -16,6 +16,7 @@ from mimir.fast import (
     check_float8_device,
     count_block_forwards,
     float8_layer,
+    float8_scaling,
     record_cache_decisions,
 )
 from mimir.offload import MEMORY_MODES, OffloadController
@@ -217,3 +218,5 @@ def test_float8_takes_each_blocks_attention_and_feed_forward_linears(llm_tokeniz
     assert not float8_layer(torch.nn.Linear(24, 32), "transformer_blocks.0.ff.net.2")
     assert not float8_layer(torch.nn.Linear(32, 32), "transformer_blocks.0.norm1.linear")
     assert not float8_layer(torch.nn.Linear(32, 32), "proj_out")
+    # the 5B preset's bf16 DiT gets a scale per row; nano's fp32 DiT one per tensor (row-wise writes bf16 only)
+    assert float8_scaling(torch.bfloat16) == "row" and float8_scaling(transformer.dtype) == "tensor"
