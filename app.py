@@ -307,7 +307,7 @@ class Studio:
 
     def header_markdown(self) -> str:
         p = self.pipes
-        fast = "on" if p.fast else "off"
+        fast = "off" if p.fast is None else "fp8" if p.fast.float8 else "on"
         text = f"# Mimir Studio\n**preset** `{p.preset}` · **memory** `{p.memory}` · **fast** `{fast}`"
         text += " · CogVideoX vs Mimir (CVPR 2025)"
         if not p.trained:

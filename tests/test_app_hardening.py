@@ -378,3 +378,16 @@ def test_unusable_votes_path_stops_the_app_at_start(tmp_path, capsys, monkeypatc
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("mimir studio: ") and message in err and str(path) in err, err
+
+
+def test_the_header_names_the_fast_switch_as_set(tmp_path):
+    """off, on or fp8: the header reads the pipelines' settings, not only whether any are set."""
+    from dataclasses import replace
+
+    from mimir.fast import FastSettings
+
+    studio = _studio(tmp_path)
+    assert "**fast** `off`" in studio.header_markdown()
+    for settings, shown in ((FastSettings(), "on"), (FastSettings(float8=True), "fp8")):
+        studio.pipes = replace(studio.pipes, fast=settings)
+        assert f"**fast** `{shown}`" in studio.header_markdown()
