@@ -853,7 +853,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         const="on",
         default=env("MIMIR_FAST", "off"),
         help="on (or bare --fast): step cache on both DiTs, torch.compile on CUDA (mimir/fast.py); fp8: also float8 "
-        "matmuls (CUDA >= 8.9, torchao); default off",
+        "matmuls (CUDA >= 8.9, torchao; experimental, its quality guard has not passed); default off",
     )
     parser.add_argument("--votes", default=env("MIMIR_VOTES", str(votes.DEFAULT_VOTES)), help="vote CSV (appended)")
     parser.add_argument("--study-prompts", default=env("MIMIR_STUDY_PROMPTS"), help="study prompt list, one per line")

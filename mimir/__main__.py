@@ -54,7 +54,7 @@ def _add_generation_args(parser: argparse.ArgumentParser) -> None:
         default="off",
         choices=FAST_MODES,
         help="'on' (or bare --fast): step cache on both DiTs, torch.compile on CUDA (mimir/fast.py); 'fp8': also "
-        "float8 matmuls (CUDA >= 8.9, torchao); default off",
+        "float8 matmuls (CUDA >= 8.9, torchao; experimental, its quality guard has not passed); default off",
     )
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--vae-slicing", action="store_true")

@@ -157,7 +157,10 @@ def quantize_float8(transformer: CogVideoXTransformer3DModel, device: torch.devi
     from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, PerTensor, quantize_
 
     granularity = PerRow() if float8_scaling(transformer.dtype) == "row" else PerTensor()
-    config = Float8DynamicActivationFloat8WeightConfig(granularity=granularity)
+    # set_inductor_config=False: torchao's default turns on inductor's coordinate-descent autotuning for the whole
+    # process, which kept the 5B Mimir DiT's first compiled call tuning kernels for minutes on an H200
+    # (benchmarks/RESULTS.md, "fast='fp8' on the GPU")
+    config = Float8DynamicActivationFloat8WeightConfig(granularity=granularity, set_inductor_config=False)
     quantize_(transformer, config, filter_fn=float8_layer, device=device)
 
 

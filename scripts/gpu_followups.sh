@@ -17,6 +17,9 @@
 # Ran too (2026-11-30): d, e. Next, fast='fp8' (float8 matmuls through torchao, staged since), on the one-GPU kind:
 #   bash scripts/gpu_followups.sh fp8       # its GPU test; the 5B fast-fp8 rows in mode none (10 steps, compiled)
 #   bash scripts/gpu_followups.sh fp8guard  # the nano quality guard of fp8 on the GPU (held-out wordings, 30 specs)
+# Ran 2026-11-30 (third session, one H200, stage made with NO_TRAIN=1) as single commands, not these parts: the GPU
+# test passed; the 5B rows never came (Mimir's first fp8 call was autotuning, now off); the guard ran at --limit 12.
+# benchmarks/RESULTS.md "fast='fp8' on the GPU" has the commands. The parts stay as the recipe for the next round.
 #
 # What comes back in $OUT: the logs, the full_scale JSON and train_reports.tgz (every training stage's reports so
 # far); RESULTS.md takes the figures from there.

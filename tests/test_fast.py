@@ -3,6 +3,9 @@ the latents bitwise alone when it skips nothing, works under every memory mode w
 offload, and bad values and impossible combinations are refused naming the value; the CLI and the app pass the
 switch to `load_pipelines`."""
 
+import sys
+from types import ModuleType
+
 import pytest
 import torch
 
@@ -17,6 +20,7 @@ from mimir.fast import (
     count_block_forwards,
     float8_layer,
     float8_scaling,
+    quantize_float8,
     record_cache_decisions,
 )
 from mimir.offload import MEMORY_MODES, OffloadController
@@ -220,3 +224,26 @@ def test_float8_takes_each_blocks_attention_and_feed_forward_linears(llm_tokeniz
     assert not float8_layer(torch.nn.Linear(32, 32), "proj_out")
     # the 5B preset's bf16 DiT gets a scale per row; nano's fp32 DiT one per tensor (row-wise writes bf16 only)
     assert float8_scaling(torch.bfloat16) == "row" and float8_scaling(transformer.dtype) == "tensor"
+
+
+def test_float8_leaves_the_process_wide_inductor_settings_alone(llm_tokenizer, monkeypatch):
+    """torchao's float8 config turns on coordinate-descent autotuning for the whole process unless told not to; the
+    config quantize_float8 hands to torchao says not to, and takes the layers float8_layer picks. torchao is not in
+    the CPU install, so a stand-in records the call; tests/test_fast_gpu.py runs the real one."""
+    calls = []
+
+    class Config:
+        def __init__(self, **kwargs):
+            self.kwargs = kwargs
+
+    fake = ModuleType("torchao.quantization")
+    fake.Float8DynamicActivationFloat8WeightConfig = Config
+    fake.PerRow, fake.PerTensor = (lambda: "row"), (lambda: "tensor")
+    fake.quantize_ = lambda model, config, filter_fn, device: calls.append((model, config, filter_fn, device))
+    monkeypatch.setitem(sys.modules, "torchao", ModuleType("torchao"))
+    monkeypatch.setitem(sys.modules, "torchao.quantization", fake)
+    transformer = studio_pair(llm_tokenizer, num_layers=2)["mimir"].transformer
+    quantize_float8(transformer, torch.device("cpu"))
+    ((model, config, filter_fn, device),) = calls
+    assert model is transformer and filter_fn is float8_layer and device == torch.device("cpu")
+    assert config.kwargs == {"granularity": "tensor", "set_inductor_config": False}

@@ -36,7 +36,10 @@ def test_float8_quantizes_the_block_linears_and_stays_near_the_exact_latents(fol
     del exact
     pipes = load_pipelines("cogvideox-5b", device="cuda", **folders)
     # the tiny DiT has one block, too few for the step cache: float8 alone
+    tuning = torch._inductor.config.coordinate_descent_tuning
     apply_fast((pipes.cogvideox, pipes.mimir), FastSettings(cache="none", float8=True), "none", "cuda")
+    # torchao's default would turn on coordinate-descent autotuning for the whole process
+    assert torch._inductor.config.coordinate_descent_tuning == tuning
     for name in ("cogvideox", "mimir"):
         transformer = pipes.pipeline(name).transformer
         linears = {n: m for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)}
