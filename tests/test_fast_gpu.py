@@ -10,6 +10,7 @@ import importlib.util
 
 import pytest
 import torch
+import torch._inductor.config
 
 from mimir.fast import FLOAT8_MIN_CAPABILITY, FastSettings, apply_fast, float8_layer
 from mimir.presets import load_pipelines
