@@ -2,9 +2,13 @@
 formula-injection neutralisation (fast, no models)."""
 
 import csv
+import errno
+import json
 import logging
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,7 +16,7 @@ import pandas as pd
 import pytest
 
 from mimir.study import trials, votes
-from mimir.study.vote_store import VoteStore, VoteStoreError, complete_length
+from mimir.study.vote_store import VoteStore, VoteStoreError, complete_length, encode_rows
 from tests.study_data import BALLOT, SETTINGS
 from tests.vote_worker import append_many
 
@@ -178,3 +182,177 @@ def test_processes_and_threads_never_interleave(tmp_path):
     assert (df.groupby("trial_id").size() == 3).all()
     with path.open(newline="") as f:
         assert all(len(r) == len(votes.CSV_COLUMNS) for r in csv.reader(f))
+
+
+# ---- a ballot is all or nothing (issue 22, failure 1) -----------------------------------------------------------
+
+# Appends in a process whose file-size limit (`ulimit -f`) is set just above the file's size, SIGXFSZ ignored as a
+# server would (the kernel then refuses the write with EFBIG instead of killing the process).
+SIZE_LIMIT_SCRIPT = """
+import errno, json, resource, signal, sys
+from mimir.study.vote_store import VoteStore, VoteStoreError
+path, rows, retry = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+store = VoteStore(path).open()
+size = store.snapshot().__len__()
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 200, hard))  # less than a ballot (~3 x 120 bytes)
+refusals = []
+for _ in range(3):
+    try:
+        store.append(rows)
+    except VoteStoreError as err:
+        refusals.append(str(err))
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # the cause is gone
+store.append(retry)
+print(json.dumps(refusals))
+"""
+
+
+def test_a_size_limit_leaves_no_row_and_the_retry_succeeds(tmp_path):
+    path = tmp_path / "votes.csv"
+    VoteStore(path).open().append(ballot_rows())
+    before = path.read_bytes()
+    rows = ballot_rows()
+    out = subprocess.run(
+        [sys.executable, "-c", SIZE_LIMIT_SCRIPT, str(path), json.dumps(rows), json.dumps(rows)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[1],
+    )
+    assert out.returncode == 0, out.stderr
+    refusals = json.loads(out.stdout)
+    assert len(refusals) == 3 and all("nothing of it was kept" in r and "try again" in r for r in refusals)
+    df = votes.load_votes(path)
+    assert path.read_bytes().startswith(before) and len(df) == 6  # the first ballot, then the retry, whole
+    assert (df.groupby("trial_id").size() == 3).all()
+    assert not (tmp_path / "votes.csv.damaged").exists()  # nothing partial was ever left to repair
+
+
+def _failing_write(monkeypatch, error: int, after: int = 100):
+    """`os.write` that writes `after` bytes once, then fails with `error` (a disk that fills up, a failing device)."""
+    real = os.write
+    state = {"failed": False}
+
+    def write(fd, data):
+        if state["failed"]:
+            return real(fd, data)
+        state["failed"] = True
+        real(fd, bytes(data[:after]))
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(os, "write", write)
+
+
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EIO])
+def test_a_failed_write_leaves_no_row_and_the_retry_succeeds(tmp_path, monkeypatch, error):
+    path = tmp_path / "votes.csv"
+    store = VoteStore(path).open()
+    store.append(ballot_rows())
+    before = path.read_bytes()
+    rows = ballot_rows()
+    _failing_write(monkeypatch, error, after=len(encode_rows(rows[:2])) + 10)  # two whole rows and a bit
+    with pytest.raises(VoteStoreError, match=f"{os.strerror(error)}.*nothing of it was kept.*try again"):
+        store.append(rows)
+    assert path.read_bytes() == before
+    store.append(rows)  # the retry: not "already has a vote"
+    assert len(VoteStore(path).open().read()) == 6
+    assert not (tmp_path / "votes.csv.damaged").exists()
+
+
+def test_a_failed_first_write_leaves_an_empty_file_and_the_header_comes_again(tmp_path, monkeypatch):
+    path = tmp_path / "votes.csv"
+    store = VoteStore(path).open()
+    _failing_write(monkeypatch, errno.ENOSPC, after=len(HEADER) + 5)
+    with pytest.raises(VoteStoreError):
+        store.append(ballot_rows())
+    assert path.read_bytes() == b""
+    store.append(ballot_rows())
+    assert path.read_bytes().startswith(HEADER) and len(votes.load_votes(path)) == 3
+
+
+def test_repair_cuts_back_to_the_last_whole_ballot(tmp_path):
+    """A crash after two of a ballot's three rows (and inside the third): the whole ballot goes to the side file."""
+    path = tmp_path / "votes.csv"
+    VoteStore(path).open().append(ballot_rows())
+    good = path.read_bytes()
+    rows = ballot_rows()
+    partial = encode_rows(rows)[: len(encode_rows(rows[:2])) + 7]
+    with path.open("ab") as f:
+        f.write(partial)
+    store = VoteStore(path).open()
+    assert path.read_bytes() == good
+    assert (tmp_path / "votes.csv.damaged").read_bytes() == partial + b"\n"
+    store.append(rows)  # that trial has no vote: its partial ballot never counted
+    assert len(votes.load_votes(path)) == 6
+
+
+def test_repair_cuts_a_ballot_of_whole_rows_that_misses_a_criterion(tmp_path):
+    path = tmp_path / "votes.csv"
+    VoteStore(path).open().append(ballot_rows())
+    good = path.read_bytes()
+    two_rows = encode_rows(ballot_rows()[:2])  # every record whole, the ballot not
+    with path.open("ab") as f:
+        f.write(two_rows)
+    VoteStore(path).open()
+    assert path.read_bytes() == good
+    assert (tmp_path / "votes.csv.damaged").read_bytes() == two_rows + b"\n"
+
+
+def test_a_damaged_tail_goes_to_the_side_file_once(tmp_path, monkeypatch):
+    """When the cut itself fails (EIO), the refused votes that follow must not copy the same tail again."""
+    path = tmp_path / "votes.csv"
+    store = VoteStore(path).open()
+    store.append(ballot_rows())
+    partial = b"2026-01-01T00:00:00.000000Z,abc,deadbeef,a half wri"
+    with path.open("ab") as f:
+        f.write(partial)
+    real = os.ftruncate
+
+    def failing(fd, length):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "ftruncate", failing)
+    for _ in range(3):
+        with pytest.raises(VoteStoreError, match="Input/output error"):
+            store.append(ballot_rows())
+    monkeypatch.setattr(os, "ftruncate", real)
+    store.append(ballot_rows())
+    assert (tmp_path / "votes.csv.damaged").read_bytes() == partial + b"\n"
+    assert len(votes.load_votes(path)) == 6
+
+
+# ---- start-up refuses votes paths that are not regular files (issue 22, failure 5) -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda tmp: (tmp / "v.csv").symlink_to("/dev/full") or tmp / "v.csv", "character device"),
+        (lambda tmp: os.mkfifo(tmp / "v.csv") or tmp / "v.csv", "FIFO"),
+        (lambda tmp: Path("/dev/null"), "character device"),
+        (lambda tmp: (tmp / "d").mkdir() or (tmp / "v.csv").symlink_to(tmp / "d") or tmp / "v.csv", "folder"),
+    ],
+)
+def test_a_path_that_is_not_a_regular_file_is_refused_at_start(tmp_path, make, reason):
+    path = make(tmp_path)
+    with pytest.raises(VoteStoreError) as err:
+        VoteStore(path).open()
+    assert str(path) in str(err.value) and reason in str(err.value) and "regular file" in str(err.value)
+
+
+def test_a_symlink_to_a_regular_file_is_allowed(tmp_path):
+    (tmp_path / "real.csv").touch()
+    (tmp_path / "v.csv").symlink_to(tmp_path / "real.csv")
+    VoteStore(tmp_path / "v.csv").open().append(ballot_rows())
+    assert len(votes.load_votes(tmp_path / "real.csv")) == 3
+
+
+def test_a_path_swapped_for_a_fifo_after_start_is_refused(tmp_path):
+    path = tmp_path / "v.csv"
+    store = VoteStore(path).open()
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(VoteStoreError, match="FIFO"):
+        store.append(ballot_rows())
