@@ -5,19 +5,11 @@ of the text encoding a user meets, for A/B runs of two commits under an outside 
 """
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from speed import fresh_prompts  # noqa: E402
-
-from mimir.presets import load_pipelines  # noqa: E402
+from mimir.presets import load_pipelines
+from mimir.world.sampler import fresh_prompts
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,9 +25,7 @@ The pass rule (`GUARD_RULE`) and the threshold rule (`SELECT_RULE`) were written
 import argparse
 import json
 import math
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -36,20 +34,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+
+from mimir.bench.cli import generate_batch, split_of, video_seed
+from mimir.bench.environment import environment, load_average
+from mimir.bench.paired import ALL, POOLED, compare_reports
+from mimir.bench.scorer import score_video
+from mimir.bench.suite import load_suites
+from mimir.fast import DEFAULT_THRESHOLD, FastSettings, apply_fast, count_block_forwards
+from mimir.presets import load_pipelines
+from mimir.world.vocab import DIMENSIONS
 
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from mimir.bench.cli import generate_batch, split_of, video_seed  # noqa: E402
-from mimir.bench.paired import ALL, POOLED, compare_reports  # noqa: E402
-from mimir.bench.report import environment  # noqa: E402
-from mimir.bench.scorer import score_video  # noqa: E402
-from mimir.bench.suite import load_suites  # noqa: E402
-from mimir.fast import DEFAULT_THRESHOLD, FastSettings, apply_fast, count_block_forwards  # noqa: E402
-from mimir.presets import load_pipelines  # noqa: E402
-from mimir.world.vocab import DIMENSIONS  # noqa: E402
 
 
 MODELS = ("cogvideox", "mimir")
@@ -214,16 +210,6 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def machine() -> dict[str, Any]:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next((ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("Model name")), None)
-    except (OSError, subprocess.CalledProcessError):
-        model = None
-    load = list(map(float, Path("/proc/loadavg").read_text().split()[:3])) if Path("/proc/loadavg").exists() else None
-    return {"cpu_model": model, "cpu_cores": torch.get_num_threads(), "platform": platform.platform(), "load": load}
-
-
 def main(args: argparse.Namespace) -> dict[str, Any]:
     args.dimensions = args.dimensions or list(DIMENSIONS)
     jobs = jobs_of(args)
@@ -231,7 +217,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "command": " ".join(["python", *sys.argv]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine_at_start": machine(),
+        "load_average_at_start": load_average(),
         "environment": environment(),
         "jobs": {"split": args.split, "dimensions": args.dimensions, "offset": args.offset, "limit": args.limit},
         "device": args.device,
@@ -249,7 +235,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         report["table"] = markdown_table(report)
         print(report["table"])
         print(f"rule: {GUARD_RULE} per model -> guard {'PASSES' if report['passes'] else 'FAILS'}")
-    report["machine_at_end"] = machine()
+    report["load_average_at_end"] = load_average()
     report["seconds"] = time.perf_counter() - started
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

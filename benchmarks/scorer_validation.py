@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from mimir.bench.report import environment, wilson_interval
+from mimir.bench.environment import environment
+from mimir.bench.report import wilson_interval
 from mimir.bench.suite import load_suites
 from mimir.bench.validate import validate_suite
 from mimir.world.render import render

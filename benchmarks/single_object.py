@@ -25,20 +25,19 @@ from typing import Any
 
 import numpy as np
 
+from mimir.bench import score_video, wilson_interval
+from mimir.bench.environment import environment
+from mimir.bench.suite import spec_seed
+from mimir.generation import GenerationSettings, initial_latents
+from mimir.presets import NANO_ASSETS, load_pipelines
+from mimir.train.checkpoint import weights_digest
+from mimir.world.captions import canonical_prompt
+from mimir.world.render import render
+from mimir.world.sampler import make_suite
+from mimir.world.spec import SceneSpec
+
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from mimir.bench import score_video, wilson_interval  # noqa: E402
-from mimir.bench.report import environment  # noqa: E402
-from mimir.bench.suite import spec_seed  # noqa: E402
-from mimir.generation import GenerationSettings, initial_latents  # noqa: E402
-from mimir.presets import NANO_ASSETS, load_pipelines  # noqa: E402
-from mimir.train.checkpoint import weights_digest  # noqa: E402
-from mimir.world.captions import canonical_prompt  # noqa: E402
-from mimir.world.render import render  # noqa: E402
-from mimir.world.sampler import make_suite  # noqa: E402
-from mimir.world.spec import SceneSpec  # noqa: E402
 
 
 DIMENSIONS = ("object_class", "color")

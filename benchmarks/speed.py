@@ -20,11 +20,8 @@ average is recorded before and after every measurement: other processes on a 2-c
 """
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
-import random
 import statistics
 import sys
 import time
@@ -33,40 +30,16 @@ from typing import Any, Callable
 
 import torch
 
+from mimir.bench.environment import environment
+from mimir.generation import GenerationSettings, compare, initial_latents
+from mimir.presets import load_pipelines
+from mimir.world.sampler import fresh_prompts
+
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from mimir.bench.report import cpu_model  # noqa: E402
-from mimir.generation import GenerationSettings, compare, initial_latents  # noqa: E402
-from mimir.presets import load_pipelines  # noqa: E402
-from mimir.world.captions import canonical_prompt  # noqa: E402
-from mimir.world.sampler import sample_spec  # noqa: E402
 
 
 TARGETS = {"video_cogvideox": 3.0, "video_mimir": 3.0, "pair": 6.0}  # seconds, median
-
-
-# ---- environment --------------------------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cpu_model": cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-    }
-
-
-def versions() -> dict[str, str | None]:
-    def version(package: str) -> str | None:
-        try:
-            return importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
-    return {"python": platform.python_version(), **{p: version(p) for p in ("torch", "diffusers", "transformers")}}
 
 
 def wait_for_quiet(max_load: float, timeout_s: float) -> float:
@@ -102,17 +75,6 @@ def measure(fn: Callable[[int], Any], warmup: int, repeats: int, setup: Callable
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
-
-
-def fresh_prompts(n: int, seed: int) -> list[str]:
-    """n distinct nano-world prompts (canonical wordings of random specs), so that no run hits the cache."""
-    rng = random.Random(seed)
-    prompts: list[str] = []
-    while len(prompts) < n:
-        p = canonical_prompt(sample_spec(rng))
-        if p not in prompts:
-            prompts.append(p)
-    return prompts
 
 
 def main(args: argparse.Namespace) -> None:
@@ -192,8 +154,7 @@ def main(args: argparse.Namespace) -> None:
     }
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine(),
-        "versions": versions(),
+        "environment": environment(),
         "settings": {**d, "warmup": args.warmup, "repeats": args.repeats, "seed": args.seed},
         "load_average_start": load_start,
         "load_average_end": list(os.getloadavg()),
@@ -216,7 +177,8 @@ def main(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"machine: {report['machine']['cpu_model']}, {report['machine']['cpu_cores']} cores; wrote {out}")
+    env = report["environment"]
+    print(f"machine: {env['cpu_model']}, {env['cpu_count']} cores; wrote {out}")
 
 
 if __name__ == "__main__":

@@ -80,19 +80,18 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from mimir import presets
+from mimir.bench.environment import environment
+from mimir.bench.suite import load_suites
+from mimir.presets import NANO_MAX_SEQUENCE_LENGTH, cache_dir
+from mimir.text_encoding import LLMBranchConfig, PromptEncoder, encode_encoder_branch, llm_hidden_states
+from mimir.world import captions as world_captions
+from mimir.world import vocab
+from mimir.world.sampler import sample_specs
+from mimir.world.spec import SceneSpec
+
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from mimir import presets  # noqa: E402
-from mimir.bench.report import cpu_model, environment  # noqa: E402
-from mimir.bench.suite import load_suites  # noqa: E402
-from mimir.presets import NANO_MAX_SEQUENCE_LENGTH, cache_dir  # noqa: E402
-from mimir.text_encoding import LLMBranchConfig, PromptEncoder, encode_encoder_branch, llm_hidden_states  # noqa: E402
-from mimir.world import captions as world_captions  # noqa: E402
-from mimir.world import vocab  # noqa: E402
-from mimir.world.sampler import sample_specs  # noqa: E402
-from mimir.world.spec import SceneSpec  # noqa: E402
 
 
 ATTRIBUTES: tuple[str, ...] = ("color", "shape", "count", "relation", "direction", "event", "lighting")
@@ -965,8 +964,7 @@ def main(args: argparse.Namespace) -> dict:
     result = {
         "settings": dict(vars(args)),
         "command": command,
-        "environment": environment()
-        | {"cpu_model": cpu_model(), "load_average_1min": [load_before, os.getloadavg()[0]]},
+        "environment": environment() | {"load_average_1min": [load_before, os.getloadavg()[0]]},
         "split": {
             "fraction": args.withhold_fraction,
             "tables_sha256": hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest(),

@@ -30,10 +30,10 @@ import time
 from pathlib import Path
 
 import httpx
-import psutil
 from gradio_client import Client
 
 from mimir import tokens
+from mimir.memory import PeakRSS
 from mimir.presets import load_pipelines
 from mimir.study import trials, votes
 from mimir.study.trial_store import TrialStore, trial_store_path
@@ -50,6 +50,7 @@ SETTINGS = {
     "num_inference_steps": 20,
     "guidance_scale": 4.0,
 }
+RSS_INTERVAL = 0.01  # seconds between samples of the app's RSS (its process and children)
 WORDS = "a red circle to the left of a blue square and three yellow triangles moving right".split()
 
 
@@ -63,39 +64,6 @@ def longest_prompt(pipe) -> str:
         except ValueError:
             return " ".join(words)
         words.append(WORDS[len(words) % len(WORDS)])
-
-
-class PeakRSS:
-    """Peak resident set size of a process and its children, sampled every 10 ms in a thread."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _rss(self) -> int:
-        procs = [self.process, *self.process.children(recursive=True)]
-        total = 0
-        for p in procs:
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, self._rss())
-
-    def __enter__(self) -> PeakRSS:
-        self.peak = self._rss()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def start_app(tmp: Path, port: int, votes_per_minute: int) -> subprocess.Popen:
@@ -177,13 +145,13 @@ def main(args: argparse.Namespace) -> dict:
         on_disk = VoteStore(tmp / "votes.csv").open().read()
         lost = sorted(set(acked) - set(on_disk["trial_id"]))
         client = Client(url, verbose=False)
-        baseline = PeakRSS(proc.pid)._rss()
-        with PeakRSS(proc.pid) as generate_rss:
+        baseline = PeakRSS(proc.pid, children=True).rss()
+        with PeakRSS(proc.pid, children=True, interval=RSS_INTERVAL) as generate_rss:
             start = time.perf_counter()
             client.predict(prompt, prompt, 0, 17, 64, 64, 20, 4.0, api_name="/generate")
             generate_seconds = time.perf_counter() - start
         many = "\n".join([prompt] * tokens.MAX_PROMPTS)
-        with PeakRSS(proc.pid) as tokens_rss:
+        with PeakRSS(proc.pid, children=True, interval=RSS_INTERVAL) as tokens_rss:
             start = time.perf_counter()
             client.predict(many, prompt, tokens.K_RANGE[1], 10, 0, api_name="/tokens")
             tokens_seconds = time.perf_counter() - start
@@ -214,9 +182,9 @@ def main(args: argparse.Namespace) -> dict:
         "longest_prompt_tokens": pipe.prompt_token_count(prompt),
         "longest_prompt_chars": len(prompt),
         "rss_idle_mib": round(baseline / 2**20),
-        "rss_peak_generate_mib": round(generate_rss.peak / 2**20),
+        "rss_peak_generate_mib": round(generate_rss.peak_bytes / 2**20),
         "generate_seconds": round(generate_seconds, 1),
-        "rss_peak_tokens_mib": round(tokens_rss.peak / 2**20),
+        "rss_peak_tokens_mib": round(tokens_rss.peak_bytes / 2**20),
         "tokens_seconds": round(tokens_seconds, 1),
         "refused_100kB_prompt_seconds": round(refuse_seconds, 2),
         "refused_100kB_prompt_message": refused,

@@ -6,17 +6,14 @@ reading / writing a report (JSON, gzip when the name ends in `.gz`).
 """
 
 import gzip
-import importlib.metadata
 import json
-import os
-import platform
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from scipy.stats import binomtest
 
+from mimir.bench.environment import environment  # noqa: F401  (reports store it; importers of old keep working)
 from mimir.world.vocab import DIMENSIONS
 
 
@@ -88,36 +85,6 @@ def format_table(summary: dict[str, dict[str, Any]], title: str = "", markdown: 
         fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
         lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
     return (f"{title}\n" if title else "") + "\n".join(lines)
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def cpu_model() -> str:
-    """The processor's model name from /proc/cpuinfo (platform.processor() says only 'x86_64' on Linux)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment() -> dict[str, Any]:
-    """Machine and package versions for a report."""
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "packages": {p: _version(p) for p in ("torch", "diffusers", "transformers", "numpy", "scipy", "scikit-image")},
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:

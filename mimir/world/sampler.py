@@ -10,7 +10,7 @@ rising" (setting).
 import random
 
 from mimir.world import vocab
-from mimir.world.captions import Split, caption
+from mimir.world.captions import Split, canonical_prompt, caption
 from mimir.world.spec import SceneObject, SceneSpec, parse_spec
 
 
@@ -88,3 +88,15 @@ def make_suite(dimension: str, n: int, seed: int, split: Split = "train") -> lis
     """A benchmark suite: n specs of one dimension with ids `{dimension}-{i:04d}` and prompts in `split`."""
     rng = random.Random(f"{dimension}/{seed}/{split}")
     return [sample_spec(rng, dimension, id=f"{dimension}-{i:04d}", split=split) for i in range(n)]
+
+
+def fresh_prompts(n: int, seed: int) -> list[str]:
+    """n distinct nano-world prompts (canonical wordings of random specs), so that no timed run hits a prompt cache
+    (benchmarks/speed.py and benchmarks/encode_new_prompts.py)."""
+    rng = random.Random(seed)
+    prompts: list[str] = []
+    while len(prompts) < n:
+        p = canonical_prompt(sample_spec(rng))
+        if p not in prompts:
+            prompts.append(p)
+    return prompts
