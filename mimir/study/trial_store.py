@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
-from .trials import Trial
+from .trial import Trial
 
 
 TRIAL_MAX_AGE = 24 * 3600.0  # seconds an open trial stays votable (our choice)

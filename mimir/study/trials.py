@@ -15,11 +15,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Callable
 
-from mimir.generation import GenerationResult, GenerationSettings, StepProgress, compare
-from mimir.presets import StudioPipelines
+from mimir.generation import GenerationResult, StepProgress, compare
+from mimir.loading import StudioPipelines
+from mimir.pair import MODELS
 from mimir.video import DISPLAY_UPSCALE, save_mp4
 
-from .votes import MODEL_LABELS, MODELS, SETTING_FIELDS
+from .trial import Trial  # noqa: F401  (the record lives in a leaf module; `trials.Trial` stays its name here)
+from .votes import SETTING_FIELDS
 
 
 DEFAULT_STUDY_PROMPTS = files("mimir") / "prompts" / "study" / "prompts.txt"
@@ -58,31 +60,6 @@ def study_num_frames(default: int, supported: tuple[int, ...] | list[int]) -> in
 def playback_fps(num_frames: int) -> int:
     """The fps at which `num_frames` last about STUDY_SECONDS, within [1, MAX_FPS]."""
     return max(1, min(MAX_FPS, math.floor(num_frames / STUDY_SECONDS)))
-
-
-@dataclass
-class Trial:
-    """One blind comparison: the same prompt, seed and settings through both models, sides drawn at random."""
-
-    trial_id: str
-    prompt: str
-    seed: int
-    settings: dict[str, Any]  # SETTING_FIELDS -> value
-    model_left: str  # shown as "Video A"
-    model_right: str  # shown as "Video B"
-    preset: str = ""
-    seconds_left: float | None = None
-    seconds_right: float | None = None
-
-    def model_for(self, choice: str) -> str:
-        """The model a choice points at: ``A`` -> left, ``B`` -> right, otherwise the choice itself."""
-        return {"A": self.model_left, "B": self.model_right}.get(choice, choice)
-
-    def reveal(self) -> str:
-        return f"Video A was {MODEL_LABELS[self.model_left]}, Video B was {MODEL_LABELS[self.model_right]}."
-
-    def generation_settings(self) -> GenerationSettings:
-        return GenerationSettings(prompt=self.prompt, seed=self.seed, **self.settings)
 
 
 class TrialFactory:

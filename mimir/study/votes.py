@@ -14,21 +14,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from mimir.pair import MODEL_LABELS, MODELS  # noqa: F401  (re-exported for the study modules)
 
-if TYPE_CHECKING:  # an annotation only: trials imports this module, so a run-time import would be a cycle
-    from .trials import Trial
+from .trial import Trial
+
 
 DEFAULT_VOTES = Path("votes") / "votes.csv"
 
 CRITERIA: tuple[str, ...] = ("instruction_following", "physics", "visual_quality")
 CHOICES: tuple[str, ...] = ("A", "B", "tie", "both_bad")
-MODELS: tuple[str, ...] = ("cogvideox", "mimir")
-# Display names, shared by the app, the tables and the CLI, so every table names things the same way.
-MODEL_LABELS: dict[str, str] = {"cogvideox": "CogVideoX", "mimir": "Mimir"}
 CHOICE_LABELS: dict[str, str] = {"A": "A", "B": "B", "tie": "tie", "both_bad": "both bad"}
 OUTCOME_LABELS: dict[str, str] = {**MODEL_LABELS, "tie": "tie", "both_bad": "both bad"}  # values of chosen_model
 CRITERION_LABELS: dict[str, str] = {
