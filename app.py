@@ -45,8 +45,8 @@ from mimir import tokens
 from mimir.bench import score_video
 from mimir.generation import GenerationCancelled, GenerationResult, GenerationSettings, StepProgress, compare
 from mimir.gpu_time import check_budget, pair_seconds
+from mimir.loading import StudioPipelines, load_pipelines
 from mimir.outputs import MAX_AGE_SECONDS, OutputFolder
-from mimir.presets import StudioPipelines, load_pipelines
 from mimir.study import analysis, trials, votes
 from mimir.study.rate_limit import RateLimit
 from mimir.study.trial_store import TrialStore, TrialStoreError, trial_store_path

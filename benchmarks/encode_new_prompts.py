@@ -8,7 +8,7 @@ import argparse
 
 import torch
 
-from mimir.presets import load_pipelines
+from mimir.loading import load_pipelines
 from mimir.world.sampler import fresh_prompts
 
 

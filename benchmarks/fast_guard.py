@@ -41,7 +41,7 @@ from mimir.bench.paired import ALL, POOLED, compare_reports
 from mimir.bench.scorer import score_video
 from mimir.bench.suite import load_suites
 from mimir.fast import DEFAULT_THRESHOLD, FastSettings, apply_fast, count_block_forwards
-from mimir.presets import load_pipelines
+from mimir.loading import load_pipelines
 from mimir.world.vocab import DIMENSIONS
 
 

@@ -77,8 +77,9 @@ sys.path.insert(0, str(REPO))
 from mimir.bench.report import _version, cpu_model  # noqa: E402
 from mimir.fast import record_cache_decisions  # noqa: E402
 from mimir.generation import PeakMemory  # noqa: E402
+from mimir.loading import load_pipelines  # noqa: E402
 from mimir.offload import MEMORY_MODES  # noqa: E402
-from mimir.presets import load_pipelines, nano_scheduler  # noqa: E402
+from mimir.presets import nano_scheduler  # noqa: E402
 from mimir.text_encoding import LLMBranchConfig  # noqa: E402
 from mimir.token_fuser import TokenFuser  # noqa: E402
 

@@ -29,7 +29,8 @@ from mimir.bench import score_video, wilson_interval
 from mimir.bench.environment import environment
 from mimir.bench.suite import spec_seed
 from mimir.generation import GenerationSettings, initial_latents
-from mimir.presets import NANO_ASSETS, load_pipelines
+from mimir.loading import load_pipelines
+from mimir.presets import NANO_ASSETS
 from mimir.train.checkpoint import weights_digest
 from mimir.world.captions import canonical_prompt
 from mimir.world.render import render

@@ -32,7 +32,7 @@ import torch
 
 from mimir.bench.environment import environment
 from mimir.generation import GenerationSettings, compare, initial_latents
-from mimir.presets import load_pipelines
+from mimir.loading import load_pipelines
 from mimir.world.sampler import fresh_prompts
 
 

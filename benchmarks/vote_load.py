@@ -33,8 +33,8 @@ import httpx
 from gradio_client import Client
 
 from mimir import tokens
+from mimir.loading import load_pipelines
 from mimir.memory import PeakRSS
-from mimir.presets import load_pipelines
 from mimir.study import trials, votes
 from mimir.study.trial_store import TrialStore, trial_store_path
 from mimir.study.vote_store import VoteStore

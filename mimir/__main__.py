@@ -28,7 +28,8 @@ DELEGATED = {
 
 def _add_generation_args(parser: argparse.ArgumentParser) -> None:
     from .fast import FAST_MODES
-    from .presets import MEMORY_MODES, PRESETS  # 6.7 s: only generate and compare build these flags
+    from .offload import MEMORY_MODES
+    from .presets import PRESETS  # 6.7 s: only generate and compare build these flags
 
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--negative-prompt", default="")
@@ -73,7 +74,7 @@ def _settings(args, pipes):
 
 
 def _load(args):
-    from .presets import load_pipelines  # 6.7 s, see the note above DELEGATED
+    from .loading import load_pipelines  # 6.7 s, see the note above DELEGATED
 
     pipes = load_pipelines(
         args.preset,

@@ -9,8 +9,8 @@ import numpy as np
 import psutil
 import torch
 
+from .loading import StudioPipelines
 from .pipeline import MimirPipeline
-from .presets import StudioPipelines
 from .video import check_seed, make_generator, to_uint8
 
 

@@ -403,7 +403,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mimir-weights", default=None)
     parser.add_argument("--out-dir", default=None, help="write panel_a.html .. panel_d.html here")
     args = parser.parse_args(argv)
-    from mimir.presets import load_pipelines
+    from mimir.loading import load_pipelines
 
     pipes = load_pipelines(args.preset, mimir_weights=args.mimir_weights)
     space = token_space(

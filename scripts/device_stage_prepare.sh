@@ -43,7 +43,7 @@ mkdir -p $B/whl && cp .whl/*.whl $B/whl/
 [ -n "${APP:-}" ] && cp .whl/app/*.whl $B/whl/
 if [ -n "${TOKENIZERS_ONLY:-}" ]; then
   $PY -c "
-import sys; from mimir.presets import load_smollm2_tokenizer; load_smollm2_tokenizer().save_pretrained(sys.argv[1])
+import sys; from mimir.text_models import load_smollm2_tokenizer; load_smollm2_tokenizer().save_pretrained(sys.argv[1])
 " $B/cache/smollm2-135m-instruct
   parts="minilm cache whl"
 else

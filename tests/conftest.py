@@ -23,6 +23,6 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def nano_pipes():
     """The real nano preset (MiniLM + SmolLM2 from PyPI packages, shipped or seeded video models); loaded once."""
-    from mimir.presets import load_pipelines
+    from mimir.loading import load_pipelines
 
     return load_pipelines("nano")

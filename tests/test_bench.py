@@ -274,7 +274,7 @@ def tiny_mimir():
     import torch
 
     from mimir.pipeline import MimirPipeline
-    from mimir.presets import load_smollm2_tokenizer
+    from mimir.text_models import load_smollm2_tokenizer
     from mimir.token_fuser import TokenFuser
 
     from .tiny import ENCODER_DIM, LLM_DIM, SEQ, tiny_llm, tiny_text_encoder, tiny_video_models
@@ -322,10 +322,10 @@ class FakePipes:
 
 
 def test_model_source_uses_pipeline_defaults_and_llm_branch(tiny_mimir, monkeypatch, tmp_path):
-    import mimir.presets
+    import mimir.loading
     from mimir.bench.cli import build_parser, generate_batch, run
 
-    monkeypatch.setattr(mimir.presets, "load_pipelines", lambda **kwargs: FakePipes(tiny_mimir))
+    monkeypatch.setattr(mimir.loading, "load_pipelines", lambda **kwargs: FakePipes(tiny_mimir))
     suite = write_suite(tmp_path / "s.jsonl", [GOOD])
     on = run(build_parser().parse_args(["--suite", suite, "--model", "mimir"]))
     off = run(build_parser().parse_args(["--suite", suite, "--model", "mimir", "--llm-branch", "off"]))

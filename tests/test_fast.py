@@ -23,8 +23,9 @@ from mimir.fast import (
     quantize_float8,
     record_cache_decisions,
 )
+from mimir.loading import load_pipelines
 from mimir.offload import MEMORY_MODES, OffloadController
-from mimir.presets import load_pipelines, load_smollm2_tokenizer
+from mimir.text_models import load_smollm2_tokenizer
 
 from .test_offload import CALL, PROMPTS, studio_pair
 
@@ -165,7 +166,7 @@ def test_the_cli_and_the_app_pass_the_switch_to_load_pipelines(monkeypatch, tmp_
         seen.update(kwargs)
         raise Loaded
 
-    monkeypatch.setattr("mimir.presets.load_pipelines", fake_load)
+    monkeypatch.setattr("mimir.loading.load_pipelines", fake_load)
     base = ["generate", "--prompt", "a red circle", "--out", str(tmp_path / "x.mp4")]
     for flags, expected in (([], "off"), (["--fast"], "on"), (["--fast", "on"], "on"), (["--fast", "off"], "off")):
         with pytest.raises(Loaded):

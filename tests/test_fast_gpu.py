@@ -13,7 +13,7 @@ import torch
 import torch._inductor.config
 
 from mimir.fast import FLOAT8_MIN_CAPABILITY, FastSettings, apply_fast, float8_layer
-from mimir.presets import load_pipelines
+from mimir.loading import load_pipelines
 
 from .test_offload_gpu import generate
 from .tiny import save_tiny_5b_folders

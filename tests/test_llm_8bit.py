@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from mimir.presets import _load_causal_lm, load_smollm2_tokenizer
 from mimir.text_encoding import PromptEncoder
+from mimir.text_models import load_causal_lm as _load_causal_lm
+from mimir.text_models import load_smollm2_tokenizer
 
 from .tiny import SEQ, tiny_llm, tiny_text_encoder
 

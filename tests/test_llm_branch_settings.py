@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mimir.text_encoding as te
-from mimir.presets import load_mimir_weights
+from mimir.loading import load_mimir_weights
 from mimir.text_encoding import LLMBranchConfig
 from mimir.token_fuser import TokenFuser
 from mimir.train.diffusion import llm_branch_of_run

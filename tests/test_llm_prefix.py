@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mimir.llm_prefix import fixed_prefix_ids
-from mimir.presets import load_smollm2_tokenizer
+from mimir.text_models import load_smollm2_tokenizer
 
 from .test_pipeline import make_pipe
 from .tiny import tiny_llm, tiny_text_encoder

@@ -10,8 +10,9 @@ import torch
 
 import app
 from mimir.__main__ import main
+from mimir.loading import load_pipelines
 from mimir.model_sources import COGVIDEOX_LAYOUT, resolve_model_source
-from mimir.presets import PRESETS, load_pipelines
+from mimir.presets import PRESETS
 
 from .tiny import save_tiny_5b_folders, tiny_t5
 

@@ -12,7 +12,8 @@ from moviepy import VideoFileClip
 
 from mimir.__main__ import main as cli_main
 from mimir.generation import GenerationSettings, compare
-from mimir.presets import NANO_ASSETS, load_mimir_weights, load_pipelines
+from mimir.loading import load_mimir_weights, load_pipelines
+from mimir.presets import NANO_ASSETS
 
 
 pytestmark = pytest.mark.slow

@@ -9,9 +9,10 @@ from accelerate.hooks import SequentialHook
 from diffusers.hooks import HookRegistry, apply_group_offloading
 from diffusers.hooks import ModelHook as DiffusersModelHook
 
+from mimir.loading import load_pipelines
 from mimir.offload import MEMORY_MODES, OffloadController, SlotHook, compute_device
 from mimir.pipeline import MimirPipeline
-from mimir.presets import load_pipelines, load_smollm2_tokenizer
+from mimir.text_models import load_smollm2_tokenizer
 from mimir.token_fuser import TokenFuser
 
 from .tiny import ENCODER_DIM, LLM_DIM, SEQ, tiny_llm, tiny_text_encoder, tiny_video_models

@@ -14,8 +14,9 @@ only). The preset path (bf16, 8-bit LLM) from tiny local folders: rtol=1.6e-2, a
 import pytest
 import torch
 
+from mimir.loading import load_pipelines
 from mimir.offload import MEMORY_MODES, OffloadController, can_move_8bit
-from mimir.presets import load_pipelines, load_smollm2_tokenizer
+from mimir.text_models import load_smollm2_tokenizer
 
 from .test_offload import PROMPTS, studio_pair
 from .tiny import save_tiny_5b_folders

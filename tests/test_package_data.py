@@ -27,7 +27,8 @@ CHECK = textwrap.dedent(
     from pathlib import Path
 
     import mimir
-    from mimir.presets import NANO_ASSETS, _nano_video_models
+    from mimir.presets import NANO_ASSETS
+    from mimir.presets import nano_video_models as _nano_video_models
     from mimir.study.trials import load_study_prompts
     from mimir.text_encoding import LLMBranchConfig
     from mimir.world.captions import load_tables

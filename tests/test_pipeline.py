@@ -9,7 +9,7 @@ from diffusers import CogVideoXPipeline
 
 from mimir.generation import GenerationSettings
 from mimir.pipeline import MimirPipeline
-from mimir.presets import load_smollm2_tokenizer
+from mimir.text_models import load_smollm2_tokenizer
 from mimir.token_fuser import TokenFuser
 
 from .tiny import ENCODER_DIM, LLM_DIM, SEQ, tiny_llm, tiny_text_encoder, tiny_video_models

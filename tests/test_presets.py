@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from mimir.__main__ import main
+from mimir.loading import load_pipelines
 from mimir.pipeline import MimirPipeline
-from mimir.presets import PRESETS, Preset, load_pipelines
+from mimir.presets import PRESETS, Preset
 from mimir.token_fuser import TokenFuser
 
 from .tiny import ENCODER_DIM, tiny_text_encoder, tiny_video_models

@@ -4,8 +4,8 @@ LLM template that keeps typed special tokens as text (tiny seeded models, real S
 import pytest
 
 from mimir import tokens
-from mimir.presets import load_smollm2_tokenizer
 from mimir.text_encoding import _check_llm_context, escape_special_tokens
+from mimir.text_models import load_smollm2_tokenizer
 
 from .test_pipeline import make_pipe
 from .tiny import SEQ, tiny_llm, tiny_text_encoder

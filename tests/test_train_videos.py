@@ -11,8 +11,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mimir.presets import PRESETS, TrainingComponents, load_mimir_weights, load_smollm2_tokenizer
+from mimir.loading import load_mimir_weights
+from mimir.presets import PRESETS
+from mimir.text_models import load_smollm2_tokenizer
 from mimir.train import PRESET_NAMES, cli_main, parse_args
+from mimir.train.components import TrainingComponents
 from mimir.train.feature_cache import FeatureCache
 from mimir.train.filters import ClipFilter, ScorerSpec, frame_luma
 from mimir.train.finetune import check_sizes, clip_loader, train_on_videos

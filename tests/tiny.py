@@ -6,8 +6,8 @@ import torch
 from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
 from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, T5Config, T5EncoderModel
 
-from mimir.presets import _package_dir, load_smollm2_tokenizer
 from mimir.text_encoding import LLMBranchConfig
+from mimir.text_models import _package_dir, load_smollm2_tokenizer
 from mimir.token_fuser import TokenFuser
 
 

@@ -1,7 +1,8 @@
 """The app's tiny seeded pipelines, apart from the API tests so that the gpu-marked tests can import them on the GPU
 machine, whose image has no moviepy or gradio_client."""
 
-from mimir.presets import StudioPipelines, load_smollm2_tokenizer
+from mimir.loading import StudioPipelines
+from mimir.text_models import load_smollm2_tokenizer
 from tests.test_pipeline import make_pipe
 from tests.tiny import tiny_llm, tiny_text_encoder
 

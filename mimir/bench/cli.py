@@ -8,7 +8,7 @@
 Every suite is validated first; a bad line is named and nothing is generated. Videos are generated `--batch-size`
 prompts per pipeline call, each with its own `torch.Generator` seeded with its video seed, so a video does not depend
 on the batch it lands in; `--workers` processes score them while the next batch is generated. The model is loaded
-through `mimir.presets.load_pipelines` only when needed, and the video settings are the preset's own defaults.
+through `mimir.loading.load_pipelines` only when needed, and the video settings are the preset's own defaults.
 """
 
 import argparse
@@ -126,9 +126,9 @@ class ModelSource:
     """Videos from a pipeline of the nano preset, with the preset's video defaults unless a flag overrides one."""
 
     def __init__(self, args: argparse.Namespace):
-        # with mimir.presets (diffusers, transformers) this module would take 12 s to import instead of 4 s, in every
+        # with mimir.loading (diffusers, transformers) this module would take 12 s to import instead of 4 s, in every
         # scoring process too, which re-imports it: only a model run pays for it
-        from mimir.presets import load_pipelines
+        from mimir.loading import load_pipelines
 
         pipes = load_pipelines(preset="nano", mimir_weights=args.weights, fusion_type=args.fusion_type)
         self.pipe = pipes.pipeline(args.model)

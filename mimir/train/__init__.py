@@ -220,7 +220,7 @@ def cli_main(argv: list[str]) -> int:
         from accelerate import PartialState
         from accelerate.utils import parse_flag_from_env
 
-        from mimir.presets import training_components
+        from mimir.train.components import training_components
 
         from .finetune import train_on_videos
         from .videos import list_videos

@@ -27,9 +27,9 @@ from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from mimir.presets import TrainingComponents
 from mimir.text_encoding import LLMBranchConfig, PromptEncoder
 from mimir.token_fuser import TokenFuser
+from mimir.train.components import TrainingComponents
 
 from .checkpoint import LossLog, TrainingState, write_args
 from .denoiser import (

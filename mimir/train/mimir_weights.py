@@ -1,5 +1,5 @@
 """The Mimir weights folder a training run writes, the one `load_pipelines(..., mimir_weights=PATH)` and
-`--mimir-weights PATH` read (`mimir.presets.load_mimir_weights`):
+`--mimir-weights PATH` read (`mimir.loading.load_mimir_weights`):
 
     token_fuser/        TokenFuser config.json + diffusion_pytorch_model.safetensors
     transformer/        the fine-tuned DiT (config.json + safetensors), for a full fine-tune, or
@@ -15,10 +15,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from mimir.lora import BASE_FILE, LORA_DIR
 from mimir.text_encoding import LLMBranchConfig
-
-
-LORA_DIR, BASE_FILE = "transformer_lora", "base.json"
 
 
 def save_mimir_weights(
