@@ -509,6 +509,22 @@ def _idiom(text: str) -> dict[str, Any] | None:
     }
 
 
+def known_words(prompt: str) -> list[tuple[str, str]]:
+    """Single words of `prompt` that name a colour, shape, count or relation of the world, with what they mean, in
+    prompt order: "a snowy owl over two dogs" -> [("snowy", "white"), ("over", "above"), ("two", "2")]. Articles
+    are left out: they mean "one" only before a shape."""
+    lex = _lexicon()
+    meanings = {w: c for w, c in lex["colors"].items()}
+    meanings |= {w: s for w, (s, _) in lex["shapes"].items()}
+    meanings |= {w: str(n) for w, n in lex["counts"].items() if w not in ("a", "an", "the")}
+    meanings |= lex["relations"]
+    out: list[tuple[str, str]] = []
+    for word in re.findall(r"[\w-]+", normalize(prompt)):
+        if word in meanings and (word, meanings[word]) not in out:
+            out.append((word, meanings[word]))
+    return out
+
+
 def normalize(prompt: str) -> str:
     """Lower case, single spaces, no closing full stop or exclamation mark: the text the reader matches."""
     return " ".join(prompt.lower().split()).strip(" .!")
