@@ -1,6 +1,9 @@
 """Trials on disk and the "watched both" rule, the vote rate limit, the output folder (fast, no models)."""
 
+import dataclasses
+import json
 import os
+import sqlite3
 import time
 
 import pytest
@@ -32,8 +35,8 @@ def test_trials_survive_a_restart(tmp_path):
     path = tmp_path / "t.sqlite"
     trial = new_trial()
     trial.seconds_left = 1.25
-    TrialStore(path).open().add(trial, watch_seconds=5)
-    again = TrialStore(path).open().get(trial.trial_id)  # a new process would see the same
+    TrialStore(path).open().add(trial, watch_seconds=5, owner="s1")
+    again = TrialStore(path).open().get(trial.trial_id, owner="s1")  # a new process would see the same
     assert again == trial
 
 
@@ -41,37 +44,133 @@ def test_unknown_and_expired_trials_are_refused(tmp_path):
     clock = Clock()
     store = TrialStore(tmp_path / "t.sqlite", max_age=3600, clock=clock).open()
     trial = new_trial()
-    store.add(trial, watch_seconds=5)
+    store.add(trial, watch_seconds=5, owner="s1")
     with pytest.raises(ValueError, match="unknown trial id 'nope'"):
-        store.get("nope")
+        store.get("nope", owner="s1")
     clock.now += 3601
     with pytest.raises(ValueError, match=f"trial '{trial.trial_id}' expired: trials stay open 1 h"):
-        store.get(trial.trial_id)
-    store.add(new_trial(), watch_seconds=5)  # adding purges expired trials
+        store.get(trial.trial_id, owner="s1")
+    store.add(new_trial(), watch_seconds=5, owner="s1")  # adding purges expired trials
     with pytest.raises(ValueError, match="unknown trial id"):
-        store.get(trial.trial_id)
+        store.get(trial.trial_id, owner="s1")
 
 
 def test_watched_both_rule(tmp_path):
+    """Both files sent whole, then the time to play both from the first whole download (issue 22: the old rule's
+    acceptances, "both fetched: accepted at once" and "or the time to play both has passed", were the bug)."""
     clock = Clock()
     store = TrialStore(tmp_path / "t.sqlite", clock=clock).open()
-    by_fetch, by_time = new_trial(), new_trial()
-    store.add(by_fetch, watch_seconds=5.6)
-    store.add(by_time, watch_seconds=5.6)
+    trial = new_trial()
+    store.add(trial, watch_seconds=5.6, owner="s1")
     with pytest.raises(ValueError) as err:
-        store.check_watched(by_fetch.trial_id)
-    assert "video A and B not loaded yet" in str(err.value) and "5.6 s after the trial, 5.6 s from now" in str(err)
-    store.mark_fetched(by_fetch.trial_id, "A")
+        store.check_watched(trial.trial_id)
+    assert "video A and B not loaded yet" in str(err.value) and "5.6 s" in str(err.value)
+    store.mark_fetched(trial.trial_id, "A", complete=True)
     with pytest.raises(ValueError, match="video B not loaded yet"):
-        store.check_watched(by_fetch.trial_id)
-    store.mark_fetched(by_fetch.trial_id, "B")
-    store.check_watched(by_fetch.trial_id)  # both fetched: accepted at once
-    clock.now += 5.0
-    with pytest.raises(ValueError, match="0.6 s from now"):
-        store.check_watched(by_time.trial_id)
-    clock.now += 0.6
-    store.check_watched(by_time.trial_id)  # or the time to play both has passed
-    store.mark_fetched("not-a-trial", "A")  # a file can outlive its trial: ignored
+        store.check_watched(trial.trial_id)
+    clock.now += 2.0
+    store.mark_fetched(trial.trial_id, "B", complete=True)
+    with pytest.raises(ValueError, match=r"both videos loaded.* 3\.6 s from now"):
+        store.check_watched(trial.trial_id)  # timed from the first whole download, A's
+    clock.now += 3.6
+    store.check_watched(trial.trial_id)
+    store.mark_fetched("not-a-trial", "A", complete=True)  # a file can outlive its trial: ignored
+
+
+def test_range_requests_of_one_byte_do_not_count(tmp_path):
+    """Two `Range: bytes=0-0` requests (HTTP 206, one byte each) are not a watched video."""
+    clock = Clock()
+    store = TrialStore(tmp_path / "t.sqlite", clock=clock).open()
+    trial = new_trial()
+    store.add(trial, watch_seconds=5.6, owner="s1")
+    store.mark_fetched(trial.trial_id, "A", complete=False)
+    store.mark_fetched(trial.trial_id, "B", complete=False)
+    clock.now += 100
+    with pytest.raises(ValueError, match="video A and B not loaded yet"):
+        store.check_watched(trial.trial_id)
+
+
+def test_waiting_alone_does_not_count(tmp_path):
+    clock = Clock()
+    store = TrialStore(tmp_path / "t.sqlite", clock=clock).open()
+    trial = new_trial()
+    store.add(trial, watch_seconds=5.6, owner="s1")
+    clock.now += 3000
+    with pytest.raises(ValueError, match="video A and B not loaded yet"):
+        store.check_watched(trial.trial_id)
+    store.mark_fetched(trial.trial_id, "A", complete=True)
+    store.mark_fetched(trial.trial_id, "B", complete=True)
+    with pytest.raises(ValueError, match=r"5\.6 s from now"):
+        store.check_watched(trial.trial_id)  # the wait before the downloads does not count either
+
+
+def test_a_trial_is_votable_only_by_its_session(tmp_path):
+    store = TrialStore(tmp_path / "t.sqlite").open()
+    trial = new_trial()
+    store.add(trial, watch_seconds=0, owner="session-one")
+    assert store.get(trial.trial_id, owner="session-one") == trial
+    with pytest.raises(ValueError, match=f"trial '{trial.trial_id}' was handed to another session"):
+        store.get(trial.trial_id, owner="session-two")
+    with pytest.raises(ValueError, match="owner"):
+        store.add(new_trial(), watch_seconds=0, owner="")  # no key: anyone could vote on it
+
+
+def test_an_old_trial_file_is_migrated_and_its_trials_stay_readable(tmp_path):
+    """A trial file of the previous version (no owner column): opened, its trials still readable and votable after
+    two whole downloads; new trials get owners."""
+    path = tmp_path / "t.sqlite"
+    old = new_trial()
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE trials (trial_id TEXT PRIMARY KEY, created REAL NOT NULL, "
+            "watch_seconds REAL NOT NULL, fetched_a INTEGER NOT NULL DEFAULT 0, "
+            "fetched_b INTEGER NOT NULL DEFAULT 0, trial TEXT NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO trials (trial_id, created, watch_seconds, fetched_a, fetched_b, trial) "
+            "VALUES (?, ?, ?, 1, 1, ?)",
+            (old.trial_id, time.time(), 0.0, json.dumps(dataclasses.asdict(old))),
+        )
+    db.close()
+    store = TrialStore(path).open()
+    assert store.get(old.trial_id, owner="anyone") == old  # handed out before sessions were recorded
+    with pytest.raises(ValueError, match="not loaded yet"):
+        store.check_watched(old.trial_id)  # the old flags counted any response, even one byte
+    store.mark_fetched(old.trial_id, "A", complete=True)
+    store.mark_fetched(old.trial_id, "B", complete=True)
+    store.check_watched(old.trial_id)
+    fresh = new_trial()
+    store.add(fresh, watch_seconds=0, owner="s1")
+    with pytest.raises(ValueError, match="another session"):
+        TrialStore(path).open().get(fresh.trial_id, owner="s2")
+
+
+def test_voted_and_expired_trials_are_purged_from_the_file(tmp_path):
+    clock = Clock()
+    path = tmp_path / "t.sqlite"
+    store = TrialStore(path, max_age=3600, clock=clock).open()
+    voted, old, open_ = new_trial(), new_trial(), new_trial()
+    store.add(old, watch_seconds=0, owner="s1")
+    clock.now += 3000
+    store.add(voted, watch_seconds=0, owner="s1")
+    store.add(open_, watch_seconds=0, owner="s1")
+    store.remove(voted.trial_id)  # the app calls this once the ballot is in the vote file
+    clock.now += 601
+    TrialStore(path, max_age=3600, clock=clock).open()  # a start sweeps expired trials
+    with sqlite3.connect(path) as db:
+        ids = {row[0] for row in db.execute("SELECT trial_id FROM trials")}
+    db.close()
+    assert ids == {open_.trial_id}
+
+
+def test_a_huge_trial_id_is_never_echoed_whole(tmp_path):
+    store = TrialStore(tmp_path / "t.sqlite").open()
+    huge = "f" * (1 << 20)
+    for call in (lambda: store.get(huge, owner="s1"), lambda: store.check_watched(huge)):
+        with pytest.raises(ValueError) as err:
+            call()
+        assert len(str(err.value)) < 300 and "ffff" in str(err.value)
+    store.mark_fetched(huge, "A", complete=True)  # ignored, like any unknown id
 
 
 def test_unusable_trial_file_is_refused(tmp_path):
