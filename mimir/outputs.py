@@ -1,6 +1,10 @@
 """The app's one folder of generated files: generated names only, removed after an age, bounded in size, and removed
 whole on shutdown.
 
+The folder is always one the app creates itself, ``mimir-studio-<random>``: under the system's temporary folder, or
+under the folder given (``--out-dir``), which may already hold the user's own files. Only that sub-folder is ever
+swept or removed, so nothing the app did not create is deleted; two apps given the same folder each keep their own.
+
 Every event writes into a new sub-folder with a random name (`new_folder`); no request parameter ever becomes part
 of a path. `cache` is where a server library keeps its own copies of the files it serves (the app points Gradio's
 cache there): its sub-folders are swept the same way, and go with the folder on shutdown.
@@ -25,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_AGE_SECONDS = 3600.0  # a result stays downloadable for an hour (our choice)
 CACHE_NAME = "cache"
+OWN_PREFIX = "mimir-studio-"  # the app's own folder: OWN_PREFIX + 12 random hex digits
 MAX_BYTES = 1 << 30  # 1 GiB of videos at most (our choice; a nano event writes about 100 kB, a 5B event a few MB)
 
 
@@ -34,8 +39,14 @@ class OutputFolder:
     def __init__(
         self, root: str | Path | None = None, max_age_seconds: float = MAX_AGE_SECONDS, max_bytes: int = MAX_BYTES
     ) -> None:
-        default = Path(tempfile.gettempdir()) / f"mimir-studio-{uuid.uuid4().hex[:12]}"
-        self.root = Path(root) if root is not None else default
+        parent = Path(tempfile.gettempdir()) if root is None else Path(root)
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"output folder {str(parent)!r} is not a folder; give a folder (it may hold other files)")
+        self.root = parent / f"{OWN_PREFIX}{uuid.uuid4().hex[:12]}"  # ours alone: the only folder swept or removed
+        try:
+            self.root.mkdir(parents=True)  # exist_ok=False: a folder that was already there is never taken as ours
+        except OSError as err:
+            raise ValueError(f"cannot create the app's output folder in {str(parent)!r}: {err.strerror}") from None
         self.max_age_seconds = max_age_seconds
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
@@ -55,6 +66,9 @@ class OutputFolder:
         units = [p for p in self.root.iterdir() if p.name != CACHE_NAME] if self.root.is_dir() else []
         units += list(self.cache.iterdir()) if self.cache.is_dir() else []
         for folder in units:
+            if folder.is_symlink():  # nothing the app writes: timed by the link itself, never followed
+                found.append((folder.lstat().st_mtime, 0, folder))
+                continue
             files = [f for f in folder.rglob("*") if f.is_file()] if folder.is_dir() else [folder]
             stats = [f.stat() for f in files]
             mtime = max((s.st_mtime for s in stats), default=folder.stat().st_mtime)
@@ -83,13 +97,15 @@ class OutputFolder:
         return sum(size for _, size, _ in self._folders())
 
     def remove_all(self) -> None:
-        """Remove the whole folder (on shutdown)."""
+        """Remove the app's own folder (on shutdown); the folder given to the app, and all else in it, stays."""
         with self._lock:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir():
+    if path.is_symlink():  # the link goes, never what it points to
+        path.unlink(missing_ok=True)
+    elif path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
