@@ -1,5 +1,7 @@
-"""The nano world: scene specs, the ground-truth renderer, captions, the prompt reader and a spec sampler."""
+"""The nano world: scene specs, the ground-truth renderer, captions, the prompt reader, a spec sampler and what the
+world says about itself."""
 
+from mimir.world.about import unplaced_note, world_summary
 from mimir.world.captions import canonical_prompt, caption
 from mimir.world.reader import parse_prompt
 from mimir.world.render import Layout, render, render_layout
@@ -23,5 +25,7 @@ __all__ = [
     "render_layout",
     "sample_spec",
     "sample_specs",
+    "unplaced_note",
+    "world_summary",
     "write_suite",
 ]
