@@ -15,6 +15,7 @@ import torch
 from diffusers import CogVideoXPipeline
 from diffusers.pipelines.cogvideo.pipeline_output import CogVideoXPipelineOutput
 
+from .checks import SHOWN_CHARS, shown
 from .text_encoding import Encoding, LLMBranchConfig, PromptEncoder, escape_special_tokens
 from .token_fuser import TokenFuser
 
@@ -23,6 +24,15 @@ from .token_fuser import TokenFuser
 # without tokenizing it. 16 characters per token is far above what the encoders' vocabularies give for real text
 # (about 4 to 5), so this limit never refuses a prompt the token limit would take (our choice).
 MAX_CHARS_PER_TOKEN = 16
+
+
+def _is_finite(value: int | float) -> bool:
+    """A number a float holds, not inf or NaN. An int of 400 digits (valid JSON) is not: `math.isfinite` would raise
+    OverflowError converting it."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -244,23 +254,23 @@ class MimirPipeline(CogVideoXPipeline):
         limit = supported.max_prompt_tokens
         for text in texts:
             if not isinstance(text, str):
-                raise ValueError(f"{name} must be text, got {text!r}")
+                raise ValueError(f"{name} must be text, got {shown(text)}")
             if len(text) > supported.max_prompt_chars:
                 raise ValueError(
                     f"{name} is {len(text)} characters long; this model reads at most {supported.max_prompt_chars} "
-                    f"characters ({limit} tokens): shorten {text[:60]!r}..."
+                    f"characters ({limit} tokens): shorten {text[:SHOWN_CHARS]!r}..."
                 )
             count = self.prompt_token_count(text)
             if count > limit:
                 raise ValueError(
                     f"{name} is {count} tokens long; this model reads at most {limit} (max_sequence_length) and "
-                    f"never cuts a prompt silently: shorten {text[:60]!r}..."
+                    f"never cuts a prompt silently: shorten {text[:SHOWN_CHARS]!r}..."
                 )
 
     def _check_max_sequence_length(self, max_sequence_length: int | None) -> None:
         if max_sequence_length is not None and max_sequence_length != self.config.max_sequence_length:
             raise ValueError(
-                f"max_sequence_length={max_sequence_length} differs from this pipeline's "
+                f"max_sequence_length={shown(max_sequence_length)} differs from this pipeline's "
                 f"{self.config.max_sequence_length}: the DiT and the fuser were built for that length"
             )
 
@@ -285,23 +295,23 @@ class MimirPipeline(CogVideoXPipeline):
         repeats this check with the fused embeddings (then prompt and the generation arguments are None)."""
         supported = self.supported_inputs
         if num_videos_per_prompt is not None and num_videos_per_prompt != 1:
-            raise ValueError(f"num_videos_per_prompt={num_videos_per_prompt!r} must be 1: pass a list of prompts")
+            raise ValueError(f"num_videos_per_prompt={shown(num_videos_per_prompt)} must be 1: pass a list of prompts")
         if llm_answer_tokens and not self.token_fuser.uses_llm:
             raise ValueError("llm_answer_tokens=True needs the LLM branch (fusion_type other than 't5_only')")
         prompts = [prompt] if isinstance(prompt, str) else prompt
         negatives = [negative_prompt] if isinstance(negative_prompt, str) else (negative_prompt or [])
         if prompts is not None:
             if not isinstance(prompts, list) or not prompts:
-                raise ValueError(f"prompt must be text or a non-empty list of texts, got {prompt!r}")
+                raise ValueError(f"prompt must be text or a non-empty list of texts, got {shown(prompt)}")
             for p in prompts:
                 if not isinstance(p, str) or not p.strip():
-                    raise ValueError(f"prompt must be non-empty text, got {p!r}")
+                    raise ValueError(f"prompt must be non-empty text, got {shown(p)}")
         self.check_prompt_lengths(prompts or [], "prompt")
         self.check_prompt_lengths(negatives, "negative_prompt")
         for name, value, allowed in (("height", height, supported.height), ("width", width, supported.width)):
             if not isinstance(value, int) or isinstance(value, bool) or value not in allowed:
                 raise ValueError(
-                    f"{name}={value!r} is not supported: it must be a multiple of {allowed[0]} in "
+                    f"{name}={shown(value)} is not supported: it must be a multiple of {allowed[0]} in "
                     f"[{allowed[0]}, {allowed[-1]}]"
                 )
         if num_frames is not None and (
@@ -309,7 +319,7 @@ class MimirPipeline(CogVideoXPipeline):
         ):
             step = supported.num_frames[0] - 1
             raise ValueError(
-                f"num_frames={num_frames!r} is not supported by the VAE: it must be of the form {step}*N + 1 "
+                f"num_frames={shown(num_frames)} is not supported by the VAE: it must be of the form {step}*N + 1 "
                 f"in [{supported.num_frames[0]}, {supported.num_frames[-1]}]"
             )
         lo, hi = supported.num_inference_steps
@@ -318,17 +328,17 @@ class MimirPipeline(CogVideoXPipeline):
             or isinstance(num_inference_steps, bool)
             or not lo <= num_inference_steps <= hi
         ):
-            raise ValueError(f"num_inference_steps={num_inference_steps!r} must be an integer in [{lo}, {hi}]")
+            raise ValueError(f"num_inference_steps={shown(num_inference_steps)} must be an integer in [{lo}, {hi}]")
         if guidance_scale is not None and (
             not isinstance(guidance_scale, (int, float))
             or isinstance(guidance_scale, bool)
-            or not math.isfinite(guidance_scale)
+            or not _is_finite(guidance_scale)
             or guidance_scale < 0
         ):
-            raise ValueError(f"guidance_scale={guidance_scale!r} must be a finite number >= 0")
+            raise ValueError(f"guidance_scale={shown(guidance_scale)} must be a finite number >= 0")
         self._check_max_sequence_length(max_sequence_length)
         if llm_branch is not None and llm_branch not in ("on", "off"):
-            raise ValueError(f"llm_branch must be 'on' or 'off', got {llm_branch!r}")
+            raise ValueError(f"llm_branch must be 'on' or 'off', got {shown(llm_branch)}")
         super().check_inputs(
             prompt,
             height,

@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checks import shown
+
 
 MAX_SEED: int = 2**32 - 1
 # Nearest-neighbour upscaling of the clips the app shows: 64x64 nano clips are too small to judge in a browser.
@@ -12,15 +14,18 @@ DISPLAY_UPSCALE = 4
 
 
 def check_seed(seed) -> int:
-    """A seed must be an integer in [0, 2**32 - 1] (the range of `torch.Generator.manual_seed` that numpy shares)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        if isinstance(seed, float) and seed.is_integer():
-            seed = int(seed)
-        else:
-            raise ValueError(f"seed={seed!r} must be an integer in [0, {MAX_SEED}]")
-    if not 0 <= int(seed) <= MAX_SEED:
-        raise ValueError(f"seed={seed!r} is outside [0, {MAX_SEED}]")
-    return int(seed)
+    """A seed must be an integer in [0, 2**32 - 1] (the range of `torch.Generator.manual_seed` that numpy shares).
+
+    Any number is refused cleanly, with the value shown shortened (`checks.shown`): an integer of 400 digits, inf
+    (`is_integer` is False for inf and NaN, so they never reach `int()`, which would raise OverflowError)."""
+    value = seed
+    if isinstance(seed, float) and seed.is_integer():
+        value = int(seed)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"seed={shown(seed)} must be an integer in [0, {MAX_SEED}]")
+    if not 0 <= int(value) <= MAX_SEED:
+        raise ValueError(f"seed={shown(seed)} is outside [0, {MAX_SEED}]")
+    return int(value)
 
 
 def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
