@@ -53,7 +53,6 @@ saved and freed before the next. `--cleanup` removes the folders at the end.
 
 import argparse
 import dataclasses
-import gc
 import inspect
 import json
 import shutil
@@ -67,140 +66,30 @@ from typing import Any
 
 import torch
 from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast, T5Config, T5EncoderModel
+from transformers import Phi3Config, T5Config
 
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from mimir.bench.report import _version, cpu_model  # noqa: E402
-from mimir.fast import record_cache_decisions  # noqa: E402
-from mimir.generation import PeakMemory  # noqa: E402
-from mimir.loading import load_pipelines  # noqa: E402
-from mimir.offload import MEMORY_MODES  # noqa: E402
-from mimir.presets import nano_scheduler  # noqa: E402
-from mimir.text_encoding import LLMBranchConfig  # noqa: E402
-from mimir.token_fuser import TokenFuser  # noqa: E402
+from mimir.bench.environment import environment
+from mimir.bench.random_5b import (
+    FULL,
+    TINY,
+    free_disk_check,
+    free_memory,
+    phi_tokenizer,
+    random_modules,
+    save_5b_folders,
+    t5_tokenizer,
+)
+from mimir.fast import record_cache_decisions
+from mimir.loading import load_pipelines
+from mimir.memory import PeakMemory
+from mimir.offload import MEMORY_MODES
+from mimir.presets import nano_scheduler
+from mimir.text_encoding import LLMBranchConfig
+from mimir.token_fuser import TokenFuser
 
 
 GiB = 2**30
 VIDEO_STEPS = 50  # the per-video figure is for CogVideoX's 50 steps
-
-# ---- published configs (config.json of THUDM/CogVideoX-5b and microsoft/Phi-3.5-mini-instruct) --------------------
-
-COGVIDEOX_5B_TRANSFORMER = dict(
-    activation_fn="gelu-approximate",
-    attention_bias=True,
-    attention_head_dim=64,
-    dropout=0.0,
-    flip_sin_to_cos=True,
-    freq_shift=0,
-    in_channels=16,
-    max_text_seq_length=226,
-    norm_elementwise_affine=True,
-    norm_eps=1e-5,
-    num_attention_heads=48,  # 48 x 64 = 3072 wide (the 2B: 30 heads, diffusers' default)
-    num_layers=42,  # (the 2B: 30)
-    out_channels=16,
-    patch_size=2,
-    sample_frames=49,
-    sample_height=60,
-    sample_width=90,
-    spatial_interpolation_scale=1.875,
-    temporal_compression_ratio=4,
-    temporal_interpolation_scale=1.0,
-    text_embed_dim=4096,
-    time_embed_dim=512,
-    timestep_activation_fn="silu",
-    use_rotary_positional_embeddings=True,  # (the 2B: sincos positions)
-)
-COGVIDEOX_5B_VAE = dict(
-    act_fn="silu",
-    block_out_channels=(128, 256, 256, 512),
-    down_block_types=("CogVideoXDownBlock3D",) * 4,
-    up_block_types=("CogVideoXUpBlock3D",) * 4,
-    force_upcast=True,
-    in_channels=3,
-    out_channels=3,
-    latent_channels=16,
-    layers_per_block=3,
-    norm_eps=1e-6,
-    norm_num_groups=32,
-    sample_height=480,
-    sample_width=720,
-    scaling_factor=0.7,  # (the 2B: 1.15258426, diffusers' default)
-    temporal_compression_ratio=4,
-    use_quant_conv=False,
-    use_post_quant_conv=False,
-)
-T5_V1_1_XXL = dict(  # the encoder of google/t5-v1_1-xxl, as CogVideoX ships it in text_encoder/
-    d_ff=10240,
-    d_kv=64,
-    d_model=4096,
-    dense_act_fn="gelu_new",
-    feed_forward_proj="gated-gelu",
-    is_gated_act=True,
-    layer_norm_epsilon=1e-6,
-    num_heads=64,
-    num_layers=24,
-    relative_attention_max_distance=128,
-    relative_attention_num_buckets=32,
-    tie_word_embeddings=False,
-    vocab_size=32128,
-    pad_token_id=0,
-    eos_token_id=1,
-    decoder_start_token_id=0,
-)
-PHI_35_MINI = dict(
-    attention_bias=False,
-    hidden_act="silu",
-    hidden_size=3072,
-    intermediate_size=8192,
-    max_position_embeddings=131072,
-    original_max_position_embeddings=4096,
-    num_attention_heads=32,
-    num_hidden_layers=32,
-    num_key_value_heads=32,
-    rms_norm_eps=1e-5,
-    rope_theta=10000.0,
-    sliding_window=262144,
-    tie_word_embeddings=False,
-    vocab_size=32064,
-    bos_token_id=1,
-    eos_token_id=32000,
-    pad_token_id=32000,
-)
-FULL = dict(
-    transformer=COGVIDEOX_5B_TRANSFORMER,
-    vae=COGVIDEOX_5B_VAE,
-    text_encoder=T5_V1_1_XXL,
-    llm=PHI_35_MINI,
-    call=dict(num_frames=49, height=480, width=720),
-)
-# Tiny shapes for `--tiny` (a smoke test of this script on the CPU): same classes and code path.
-TINY = dict(
-    transformer=dict(
-        COGVIDEOX_5B_TRANSFORMER,
-        num_attention_heads=2,
-        attention_head_dim=16,
-        num_layers=2,  # the step cache of --fast needs a first block and one more
-        time_embed_dim=8,
-        text_embed_dim=32,
-        sample_height=2,
-        sample_width=2,
-        sample_frames=9,
-        patch_size=1,
-        in_channels=4,
-        out_channels=4,
-    ),
-    vae=dict(COGVIDEOX_5B_VAE, block_out_channels=(8, 8, 8, 8), latent_channels=4, layers_per_block=1,
-             norm_num_groups=2),
-    text_encoder=dict(T5_V1_1_XXL, d_model=32, d_kv=8, d_ff=64, num_heads=4, num_layers=2),
-    llm=dict(PHI_35_MINI, hidden_size=48, intermediate_size=96, num_attention_heads=4, num_key_value_heads=4,
-             num_hidden_layers=2),
-    call=dict(num_frames=9, height=16, width=16),
-)  # fmt: skip
 
 PROMPT = (
     "A small red fox trots across a snowy meadow at dawn, its breath visible in the cold air, while two crows circle "
@@ -208,18 +97,6 @@ PROMPT = (
     "right; the camera slowly pans to follow the fox as it stops beside a frozen stream."
 )
 WARMUP_PROMPT = "A blue ball rolls slowly across a wooden table."
-
-# Published special tokens (T5: <pad> 0, </s> 1, <unk> 2; Phi-3.5's chat markers) and Phi-3.5's chat template.
-T5_SPECIALS = ("<pad>", "</s>", "<unk>")
-PHI_SPECIALS = ("<unk>", "<s>", "</s>", "<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
-PHI_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' and message['content'] %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}"
-    "{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}"
-    "{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}"
-    "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
-)
 
 
 def config_differences(shapes: dict) -> dict[str, dict[str, list]]:
@@ -249,125 +126,26 @@ def _as_list(value):
 # ---- building the folders -----------------------------------------------------------------------------------------
 
 
-def word_tokenizer(texts: list[str], specials: tuple[str, ...], **kwargs) -> PreTrainedTokenizerFast:
-    """A word-level fast tokenizer over the words of `texts` (see the module docstring for why)."""
-    pre = pre_tokenizers.Whitespace()
-    words = sorted({w for text in texts for w, _ in pre.pre_tokenize_str(text)})
-    vocab = {token: i for i, token in enumerate(list(specials) + words)}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", **kwargs)
-
-
-def t5_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
-    tokenizer = word_tokenizer(texts, T5_SPECIALS, pad_token="<pad>", eos_token="</s>")
-    # T5 appends </s> to every text (add_special_tokens=True), as CogVideoX's tokenizer does.
-    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
-        single="$A </s>", special_tokens=[("</s>", T5_SPECIALS.index("</s>"))]
-    )
-    return tokenizer
-
-
-def phi_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
-    tokenizer = word_tokenizer(texts, PHI_SPECIALS, pad_token="<|endoftext|>", eos_token="<|endoftext|>")
-    tokenizer.chat_template = PHI_CHAT_TEMPLATE
-    return tokenizer
-
-
 def vocabulary_texts() -> list[str]:
     branch = LLMBranchConfig.from_file()
     return [PROMPT, WARMUP_PROMPT, branch.system_prompt, branch.answer_instruction, *branch.instructions]
 
 
-def free_disk_check(root: Path, shapes: dict) -> None:
-    """Refuse to start when --root's disk cannot hold the bf16 folders (estimated from the parameter counts)."""
-    with torch.device("meta"):
-        params = sum(
-            sum(p.numel() for p in m.parameters())
-            for m in (
-                CogVideoXTransformer3DModel(**shapes["transformer"]),
-                AutoencoderKLCogVideoX(**shapes["vae"]),
-                T5EncoderModel(T5Config(**shapes["text_encoder"])),
-                Phi3ForCausalLM(Phi3Config(**shapes["llm"])),
-            )
-        )
-    need = 2 * params * 1.02  # bf16 + file overhead
-    root.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(root).free
-    if free < need:
-        raise SystemExit(
-            f"--root {str(root)!r} has {free / 1e9:.1f} GB free; the bf16 folders need {need / 1e9:.1f} GB"
-        )
-
-
-def _built(cls, device: str, *args, **kwargs):
-    """A module built on `device` (random init of billions of weights is fast there), cast to bf16 on it, and moved
-    to the CPU, from where save_pretrained writes it (and the device is free for the next one)."""
-    with torch.device(device):
-        module = cls(*args, **kwargs)
-    return module.to(torch.bfloat16).to("cpu").eval()
-
-
 def build_folders(root: Path, shapes: dict, device: str) -> dict[str, Path]:
-    """`base/` (diffusers CogVideoX pipeline), `llm/` (transformers) and `mimir/` (DiT link + fuser + llm_branch.json)
-    with random weights at `shapes`, one component at a time (built, saved in bf16, freed). Returns the paths."""
-    base, llm_dir, mimir_dir = root / "base", root / "llm", root / "mimir"
-    paths = {"base_model": base, "llm": llm_dir, "mimir_weights": mimir_dir}
-    if (root / "COMPLETE").is_file():
-        return paths
+    """`base/`, `llm/` and `mimir/` with random weights at `shapes` (the fuser a zero-initialised `mimir` one), one
+    component at a time (built, saved in bf16, freed); tokenizers over `vocabulary_texts()`. Returns the paths."""
     texts = vocabulary_texts()
-    torch.manual_seed(0)
-    steps = [
-        ("transformer", lambda: _built(CogVideoXTransformer3DModel, device, **shapes["transformer"])),
-        ("vae", lambda: _built(AutoencoderKLCogVideoX, device, **shapes["vae"])),
-        ("text_encoder", lambda: _built(T5EncoderModel, device, T5Config(**shapes["text_encoder"]))),
-    ]
-    for name, build in steps:
-        start = time.perf_counter()
-        module = build()
-        module.save_pretrained(base / name, max_shard_size="5GB")
-        del module
-        _free(device)
-        print(f"built {name} in {time.perf_counter() - start:.0f} s", flush=True)
-    t5_tokenizer(texts).save_pretrained(base / "tokenizer")
-    nano_scheduler().save_pretrained(base / "scheduler")  # CogVideoX's own settings, which the nano preset uses too
-    (base / "model_index.json").write_text(json.dumps(MODEL_INDEX, indent=1))
 
-    start = time.perf_counter()
-    llm = _built(Phi3ForCausalLM, device, Phi3Config(**shapes["llm"]))
-    llm.save_pretrained(llm_dir, max_shard_size="5GB")
-    del llm
-    _free(device)
-    phi_tokenizer(texts).save_pretrained(llm_dir)
-    print(f"built llm in {time.perf_counter() - start:.0f} s", flush=True)
+    def modules():
+        yield from random_modules(shapes, device)
+        # after the four models: their random weights are those of every earlier build from the same seed
+        encoder_dim, llm_dim = shapes["text_encoder"]["d_model"], shapes["llm"]["hidden_size"]
+        yield (
+            "token_fuser",
+            TokenFuser(fusion_type="mimir", encoder_dim=encoder_dim, llm_dim=llm_dim).to(torch.bfloat16),
+        )
 
-    # Mimir's DiT has CogVideoX's shapes; a link saves 11 GB of disk, and from_pretrained still loads a second copy.
-    mimir_dir.mkdir(parents=True, exist_ok=True)
-    if not (mimir_dir / "transformer").exists():
-        (mimir_dir / "transformer").symlink_to((base / "transformer").resolve(), target_is_directory=True)
-    encoder_dim, llm_dim = shapes["text_encoder"]["d_model"], shapes["llm"]["hidden_size"]
-    fuser = TokenFuser(fusion_type="mimir", encoder_dim=encoder_dim, llm_dim=llm_dim).to(torch.bfloat16)
-    fuser.save_pretrained(mimir_dir / "token_fuser")
-    LLMBranchConfig.from_file().save(mimir_dir)
-    (root / "COMPLETE").write_text(datetime.now(timezone.utc).isoformat())
-    return paths
-
-
-MODEL_INDEX = {
-    "_class_name": "CogVideoXPipeline",
-    "_diffusers_version": "0.42.1",
-    "scheduler": ["diffusers", "CogVideoXDDIMScheduler"],
-    "text_encoder": ["transformers", "T5EncoderModel"],
-    "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
-    "transformer": ["diffusers", "CogVideoXTransformer3DModel"],
-    "vae": ["diffusers", "AutoencoderKLCogVideoX"],
-}
-
-
-def _free(device: str) -> None:
-    gc.collect()
-    if torch.device(device).type == "cuda":
-        torch.cuda.empty_cache()
+    return save_5b_folders(root, modules(), t5_tokenizer(texts), nano_scheduler(), phi_tokenizer(texts), device)
 
 
 # ---- measuring ----------------------------------------------------------------------------------------------------
@@ -488,7 +266,7 @@ def paired_median_ratio(rounds: list[dict[str, dict]], label: str, reference: st
 def load_5b(mode: str, paths: dict, args, device: torch.device, fast: str = "off"):
     """The preset's two pipelines from the built folders in `mode`, after freeing the previous mode's; returns
     (pipelines, seconds to load)."""
-    _free(str(device))
+    free_memory(str(device))
     start = time.perf_counter()
     pipes = load_pipelines(
         "cogvideox-5b",
@@ -544,7 +322,7 @@ def run_mode(mode: str, paths: dict, args, shapes: dict, device: torch.device) -
         row["llm_prompt_tokens"] = len(tokens)
         rows.append({"mode": mode, "model": label, "load_seconds": load_seconds, **row})
     del pipes, reference, cog, mim
-    _free(str(device))
+    free_memory(str(device))
     return rows
 
 
@@ -604,7 +382,7 @@ def run_mode_fast(mode: str, paths: dict, args, shapes: dict, device: torch.devi
             }
         )
     del pipes, cog, mim
-    _free(str(device))
+    free_memory(str(device))
     return rows
 
 
@@ -650,15 +428,11 @@ def markdown_table(rows: list[dict], steps: int) -> str:
     return "\n".join(lines)
 
 
-def environment(device: torch.device) -> dict[str, Any]:
-    packages = ("torch", "diffusers", "transformers", "accelerate", "bitsandbytes", "tokenizers", "safetensors")
-    return {
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "gpu_memory_bytes": torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None,
-        "cuda": torch.version.cuda,
-        "cpu": cpu_model(),
-        "versions": {p: _version(p) for p in packages},
-    }
+def full_scale_environment(device: torch.device) -> dict[str, Any]:
+    """The machine record, with the two keys full-scale reports have always had: "gpu" (the device's GPU, None on
+    the CPU; benchmarks/dit_flops.py reads it) and "versions" (the packages' versions)."""
+    env = environment(device)
+    return {**env, "gpu": env["cuda"] if device.type == "cuda" else None, "versions": env["packages"]}
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -682,7 +456,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "environment": environment(device),
+        "environment": full_scale_environment(device),
         "scale": "tiny" if args.tiny else "full",
         "settings": {
             "steps_measured": args.steps,

@@ -13,8 +13,8 @@ Inputs in --reports:
   `train_logs/args_<fusion_type>.json`; the curves are drawn to `loss_curves.png` when matplotlib is installed.
 
 Every comparison pairs videos on (spec id, wording split, seed) (`mimir.bench.paired`). The paper's five ablation
-claims and the issue's targets are judged by rules written here, in `CLAIMS`, `TARGETS` and `judge`, before
-any result is read; the markdown prints the rules before the results.
+claims and the issue's targets (`CLAIMS`, `TARGETS`, here) are judged by the rules of `mimir.bench.claims`, written
+before any result was read; the markdown prints the rules before the results.
 """
 
 import argparse
@@ -25,10 +25,12 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from mimir.bench import claims as claims_rules
+from mimir.bench.claims import CLAIM_RULE, RULES, Claim, ClaimResult, ClaimTest, Target
 from mimir.bench.paired import ALL, N_RESAMPLES, POOLED, PairedResult, compare_reports, method
 from mimir.bench.report import QUALITY_KEYS, load_report
 from mimir.train import video_recipe_options
@@ -108,58 +110,7 @@ def paper_figure(variant: str, dimension: str) -> float | None:
     return row[1 + PAPER_TABLE3_COLUMNS.index(dimension)]
 
 
-# --------------------------------------------------------------------------------- decision rules (declared first)
-ALPHA = 0.01  # significance level of every McNemar test below
-# points: the equivalence and non-inferiority margin (our choice): the smallest gain the issue counts as real (+5
-# points on held-out wordings), so a difference inside it is one we would not call a gain either
-MARGIN = 5.0
-COLLAPSE = 0.5  # a collapse: the pass rate falls by at least this share of the control's
-MIN_N = 240  # pairs per cell below which "inconclusive" is not an allowed outcome (the issue's rule)
-
-Kind = Literal["higher", "collapse", "equivalent", "noninferior"]
-RULES: dict[str, tuple[str, str, str]] = {  # kind: (confirmed when, refuted when, inconclusive otherwise)
-    "higher": (
-        f"McNemar p < {ALPHA} with B above A, and the 95% CI of B − A above 0",
-        f"McNemar p < {ALPHA} with B below A, and the 95% CI below 0",
-        "any other outcome",
-    ),
-    "collapse": (
-        f"McNemar p < {ALPHA} with B below A, and the 95% CI of B − A wholly at or below −{COLLAPSE:g} × A's pass "
-        "rate (B loses at least half of what A passes)",
-        f"McNemar p < {ALPHA} with B above A, or the 95% CI wholly above −{COLLAPSE:g} × A's pass rate (a collapse "
-        "is excluded)",
-        "any other outcome",
-    ),
-    "equivalent": (
-        f"the 95% CI of B − A wholly inside ±{MARGIN:g} points",
-        f"the 95% CI wholly outside ±{MARGIN:g} points (the margin is excluded)",
-        "the CI straddles a margin",
-    ),
-    "noninferior": (
-        f"the 95% CI of B − A wholly above −{MARGIN:g} points",
-        f"the 95% CI wholly below −{MARGIN:g} points (the margin is excluded)",
-        f"the CI contains −{MARGIN:g}",
-    ),
-}
-
-
-@dataclass(frozen=True)
-class ClaimTest:
-    """One paired test of a claim: model b against model a on one dimension, both wordings pooled."""
-
-    b: str
-    a: str
-    dimension: str
-    kind: Kind
-
-
-@dataclass(frozen=True)
-class Claim:
-    key: str
-    text: str
-    tests: tuple[ClaimTest, ...]
-
-
+# --------------------------------------------- claims and targets (declared first; rules: mimir/bench/claims.py)
 CLAIMS: tuple[Claim, ...] = (
     Claim(
         "collapse",
@@ -192,76 +143,6 @@ CLAIMS: tuple[Claim, ...] = (
         tuple(ClaimTest(MIMIR, CONTROL, d, "noninferior") for d in DIMENSIONS),
     ),
 )
-CLAIM_RULE = (
-    "A claim is **confirmed** when every one of its tests is confirmed, **refuted** when any test is refuted, and "
-    f"**inconclusive** otherwise; inconclusive is an allowed outcome only when every cell it rests on holds at least "
-    f"{MIN_N} pairs, and is marked *underpowered* when one holds fewer. Every test is on both wordings pooled. No "
-    f"correction for the number of tests beyond the strict α = {ALPHA}."
-)
-
-
-def judge(kind: Kind, r: PairedResult) -> Literal["confirmed", "refuted", "inconclusive"]:
-    """The verdict of one paired test (B = r's side b, A = side a) under the rules of `RULES`."""
-    significant = r.p_value < ALPHA
-    if kind == "higher":
-        if significant and r.diff > 0 and r.ci_low > 0:
-            return "confirmed"
-        if significant and r.diff < 0 and r.ci_high < 0:
-            return "refuted"
-    elif kind == "collapse":
-        threshold = -COLLAPSE * r.rate_a
-        if significant and r.diff < 0 and r.ci_high <= threshold:
-            return "confirmed"
-        if (significant and r.diff > 0) or r.ci_low > threshold:
-            return "refuted"
-    elif kind == "equivalent":
-        if -MARGIN <= r.ci_low and r.ci_high <= MARGIN:
-            return "confirmed"
-        if r.ci_low > MARGIN or r.ci_high < -MARGIN:
-            return "refuted"
-    elif kind == "noninferior":
-        if r.ci_low > -MARGIN:
-            return "confirmed"
-        if r.ci_high < -MARGIN:
-            return "refuted"
-    else:
-        raise ValueError(f"unknown test kind {kind!r}")
-    return "inconclusive"
-
-
-def claim_verdict(verdicts: list[str], ns: list[int]) -> str:
-    """Combine a claim's test verdicts (CLAIM_RULE)."""
-    if "refuted" in verdicts:
-        return "refuted"
-    if all(v == "confirmed" for v in verdicts):
-        return "confirmed"
-    return "inconclusive" if min(ns) >= MIN_N else f"inconclusive (underpowered: n = {min(ns)} < {MIN_N})"
-
-
-@dataclass(frozen=True)
-class Target:
-    """One of the issue's targets: a comparison (b vs a) on one cell, met when `rule` holds."""
-
-    key: str
-    text: str
-    b: str
-    a: str
-    dimension: str
-    split: str
-    min_diff: float | None  # the point estimate must reach this (points), with McNemar p < ALPHA
-    within: float | None  # or: the 95% CI must lie inside ±within
-
-    def rule(self) -> str:
-        if self.within is not None:
-            return f"95% CI of the difference inside ±{self.within:g} points"
-        return f"difference ≥ +{self.min_diff:g} points and McNemar p < {ALPHA}"
-
-    def met(self, r: PairedResult) -> bool:
-        if self.within is not None:
-            return -self.within <= r.ci_low and r.ci_high <= self.within
-        return r.diff >= self.min_diff and r.p_value < ALPHA
-
-
 TARGETS: tuple[Target, ...] = (
     Target("heldout", "Mimir-nano beats the control on held-out wordings, overall", MIMIR, CONTROL, ALL, "heldout",
            5.0, None),
@@ -483,21 +364,16 @@ def per_fusion_type(commands: dict[str, str]) -> list[str]:
 
 
 def environment_lines(reports: dict[str, dict[str, Any]]) -> list[str]:
-    """One bullet per distinct environment among the reports."""
+    """One bullet per distinct machine and versions among the reports (what the bullet prints: a commit or a thread
+    count that differs does not split them)."""
     groups: dict[str, list[str]] = {}
     for name, r in reports.items():
-        groups.setdefault(json.dumps(r["environment"], sort_keys=True), []).append(f"ft_{name}")
-    lines = []
-    for env_json, names in groups.items():
-        env = json.loads(env_json)
-        pkgs = ", ".join(f"{p} {v}" for p, v in env.get("packages", {}).items() if v)
+        env = r["environment"]
+        pkgs = ", ".join(f"{p} {v}" for p, v in sorted(env.get("packages", {}).items()) if v)
         gpu = env.get("cuda") or "no GPU (CPU)"
-        which = "all reports" if len(groups) == 1 else ", ".join(names)
-        lines.append(
-            f"- {which}: {gpu}, {env.get('cpu_count')} CPU cores, Python {env.get('python')}, "
-            f"{env.get('platform')}; {pkgs}"
-        )
-    return lines
+        line = f"{gpu}, {env.get('cpu_count')} CPU cores, Python {env.get('python')}, {env.get('platform')}; {pkgs}"
+        groups.setdefault(line, []).append(f"ft_{name}")
+    return [f"- {'all reports' if len(groups) == 1 else ', '.join(names)}: {line}" for line, names in groups.items()]
 
 
 def coverage_lines(reports: dict[str, dict[str, Any]]) -> list[str]:
@@ -639,27 +515,9 @@ def table3_summary(
     return md_table(header, rows)
 
 
-@dataclass
-class ClaimResult:
-    claim: Claim
-    results: list[tuple[ClaimTest, PairedResult | None, str]]  # (test, its cell or None if missing, verdict)
-    verdict: str
-
-
 def evaluate_claims(comparisons: Comparisons) -> list[ClaimResult]:
-    """Every claim of `CLAIMS` judged by its tests; a claim whose reports are missing is 'not available'."""
-    out = []
-    for claim in CLAIMS:
-        results = []
-        for test in claim.tests:
-            r = comparisons.cell(test.b, test.a, test.dimension, POOLED)
-            results.append((test, r, "not available" if r is None else judge(test.kind, r)))
-        if any(r is None for _, r, _ in results):
-            verdict = "not available (reports missing)"
-        else:
-            verdict = claim_verdict([v for _, _, v in results], [r.n for _, r, _ in results])
-        out.append(ClaimResult(claim, results, verdict))
-    return out
+    """Every claim of `CLAIMS` judged by the rules of `mimir.bench.claims`."""
+    return claims_rules.evaluate_claims(CLAIMS, comparisons.cell)
 
 
 def claims_lines(claims: list[ClaimResult]) -> list[str]:
@@ -689,11 +547,7 @@ def claims_lines(claims: list[ClaimResult]) -> list[str]:
 
 
 def evaluate_targets(comparisons: Comparisons) -> list[tuple[Target, PairedResult | None, str]]:
-    out = []
-    for t in TARGETS:
-        r = comparisons.cell(t.b, t.a, t.dimension, t.split)
-        out.append((t, r, "not available" if r is None else ("met" if t.met(r) else "not met")))
-    return out
+    return claims_rules.evaluate_targets(TARGETS, comparisons.cell)
 
 
 def targets_lines(targets: list[tuple[Target, PairedResult | None, str]]) -> list[str]:

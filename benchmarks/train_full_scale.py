@@ -29,14 +29,10 @@ import numpy as np
 import torch
 from accelerate import PartialState
 from accelerate.utils import parse_flag_from_env
-from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+from transformers import PreTrainedTokenizerFast
 
-# The published configs at true shapes, one copy for both full-scale benchmarks (this script runs from benchmarks/).
-from full_scale import COGVIDEOX_5B_TRANSFORMER, COGVIDEOX_5B_VAE, PHI_35_MINI
-from full_scale import T5_V1_1_XXL as T5_XXL
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast, T5Config, T5EncoderModel
-
+from mimir.bench.environment import environment
+from mimir.bench.random_5b import FULL, random_modules, word_tokenizer
 from mimir.presets import COGVIDEOX_5B, nano_scheduler
 from mimir.text_encoding import LLMBranchConfig
 from mimir.train import DTYPES, parse_args
@@ -46,11 +42,18 @@ from mimir.train.finetune import train_on_videos
 
 # `--scale tiny`: the same script on the CPU in seconds (a smoke test of the script, not a measurement).
 TINY = {
-    "transformer": dict(num_layers=1, num_attention_heads=2, text_embed_dim=64, time_embed_dim=16),
-    "vae": dict(block_out_channels=(8, 8, 8, 8), norm_num_groups=2),
-    "t5": dict(d_model=64, d_kv=32, d_ff=128, num_layers=1, num_heads=2),
+    "transformer": dict(
+        FULL["transformer"], num_layers=1, num_attention_heads=2, text_embed_dim=64, time_embed_dim=16
+    ),
+    "vae": dict(FULL["vae"], block_out_channels=(8, 8, 8, 8), norm_num_groups=2),
+    "text_encoder": dict(FULL["text_encoder"], d_model=64, d_kv=32, d_ff=128, num_layers=1, num_heads=2),
     "llm": dict(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2
+        FULL["llm"],
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
     ),
 }
 CAPTIONS = [
@@ -86,34 +89,28 @@ def write_videos(folder: Path, count: int, num_frames: int, height: int, width: 
         (folder / f"clip{i:03d}.txt").write_text(CAPTIONS[i % len(CAPTIONS)])
 
 
-def word_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} </s> {% endfor %}"
+    "{% if add_generation_prompt %}<assistant> {% endif %}"
+)
+
+
+def caption_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
     """A word-level tokenizer over the words of `texts`, with a chat template (stands in for T5's and Phi's)."""
-    pre = pre_tokenizers.Whitespace()
-    words = sorted({w for text in texts for w, _ in pre.pre_tokenize_str(text)})
-    vocab = {"[PAD]": 0, "[UNK]": 1, "</s>": 2, **{w: i + 3 for i, w in enumerate(words)}}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]", eos_token="</s>")
-    fast.chat_template = (
-        "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} </s> {% endfor %}"
-        "{% if add_generation_prompt %}<assistant> {% endif %}"
-    )
+    specials = ("[PAD]", "[UNK]", "</s>")
+    fast = word_tokenizer(texts, specials, unk_token="[UNK]", pad_token="[PAD]", eos_token="</s>")
+    fast.chat_template = CHAT_TEMPLATE
     return fast
 
 
 def random_components(device: torch.device, transformer_dtype: torch.dtype, tiny: bool) -> TrainingComponents:
     """CogVideoX-5B + T5-XXL + Phi-3.5-mini at their true shapes (or `TINY` ones), random weights, built on the
     device."""
-    shrink = TINY if tiny else {"transformer": {}, "vae": {}, "t5": {}, "llm": {}}
     branch = LLMBranchConfig.from_file()
-    tokenizer = word_tokenizer(CAPTIONS + [branch.system_prompt, *branch.instructions, "system user assistant"])
-    torch.manual_seed(0)
-    with torch.device(device):
-        transformer = CogVideoXTransformer3DModel(**{**COGVIDEOX_5B_TRANSFORMER, **shrink["transformer"]})
-        transformer = transformer.to(transformer_dtype)
-        vae = AutoencoderKLCogVideoX(**{**COGVIDEOX_5B_VAE, **shrink["vae"]}).to(torch.bfloat16)
-        text_encoder = T5EncoderModel(T5Config(**{**T5_XXL, **shrink["t5"]})).to(torch.bfloat16).eval()
-        llm = Phi3ForCausalLM(Phi3Config(**{**PHI_35_MINI, **shrink["llm"]})).to(torch.bfloat16).eval()
+    tokenizer = caption_tokenizer(CAPTIONS + [branch.system_prompt, *branch.instructions, "system user assistant"])
+    shapes = TINY if tiny else FULL
+    modules = dict(random_modules(shapes, device, {"transformer": transformer_dtype}))
+    transformer, vae, text_encoder, llm = (modules[k] for k in ("transformer", "vae", "text_encoder", "llm"))
     # Where the preset's loader leaves it (mimir.train.components.training_components): the DiT waits on the host while
     # the feature cache is built, and the trainer moves it to the GPU when it prepares the model. The runs of 2026-11-30
     # kept it on the GPU throughout, so their cache-building peak includes it (10.4 GiB in bf16).
@@ -175,7 +172,7 @@ def main(argv: list[str]) -> None:
             ),
             "build_seconds": round(built, 1),
             "losses": {step: loss for step, loss, _ in rows},  # earlier invocations' steps included
-            "torch": torch.__version__,
+            "environment": environment(state.device),
         }
         print(json.dumps(report), flush=True)
         (run / "benchmark.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -9,6 +9,8 @@ import torch
 from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
 from transformers import Phi3Config, Phi3ForCausalLM, T5Config, T5EncoderModel
 
+from mimir.bench import random_5b
+
 from .scripts import load_benchmark
 
 
@@ -81,10 +83,10 @@ def test_published_configs_have_the_published_sizes():
     ~9.5 GB, Phi-3.5-mini 3.8B parameters, the CogVideoX-5B DiT ~11.1 GB, its VAE ~0.43 GB."""
     with torch.device("meta"):
         counts = {
-            "transformer": CogVideoXTransformer3DModel(**full_scale.COGVIDEOX_5B_TRANSFORMER),
-            "vae": AutoencoderKLCogVideoX(**full_scale.COGVIDEOX_5B_VAE),
-            "text_encoder": T5EncoderModel(T5Config(**full_scale.T5_V1_1_XXL)),
-            "llm": Phi3ForCausalLM(Phi3Config(**full_scale.PHI_35_MINI)),
+            "transformer": CogVideoXTransformer3DModel(**random_5b.COGVIDEOX_5B_TRANSFORMER),
+            "vae": AutoencoderKLCogVideoX(**random_5b.COGVIDEOX_5B_VAE),
+            "text_encoder": T5EncoderModel(T5Config(**random_5b.T5_V1_1_XXL)),
+            "llm": Phi3ForCausalLM(Phi3Config(**random_5b.PHI_35_MINI_CONFIG)),
         }
         counts = {k: sum(p.numel() for p in m.parameters()) / 1e9 for k, m in counts.items()}
     assert counts["transformer"] == pytest.approx(5.57, abs=0.01)
@@ -92,7 +94,7 @@ def test_published_configs_have_the_published_sizes():
     assert counts["text_encoder"] == pytest.approx(4.76, abs=0.01)
     assert counts["llm"] == pytest.approx(3.82, abs=0.01)
     # diffusers' defaults are CogVideoX-2B's: the 5B departs from them in width, depth, RoPE and the VAE's scale only
-    differences = full_scale.config_differences(full_scale.FULL)
+    differences = full_scale.config_differences(random_5b.FULL)
     assert set(differences["transformer"]) == {"num_attention_heads", "num_layers", "use_rotary_positional_embeddings"}
     assert differences["vae"] == {"scaling_factor": [0.7, 1.15258426]}
     # transformers' Phi3Config defaults are Phi-3-mini-4k's, the same shapes: only the context settings differ

@@ -5,6 +5,7 @@ import importlib.util
 
 import pytest
 
+from mimir.bench import claims
 from mimir.bench.paired import ALL, PairedResult
 from mimir.bench.report import environment, write_report
 
@@ -132,7 +133,7 @@ def cell(diff, ci_low, ci_high, p, rate_a=80.0) -> PairedResult:
 
 
 def test_judge_at_the_edges_of_each_rule():
-    judge = tables.judge
+    judge = claims.judge
     assert judge("higher", cell(+6, +1, +11, 0.001)) == "confirmed"
     assert judge("higher", cell(+6, +1, +11, 0.02)) == "inconclusive"  # p above 0.01
     assert judge("higher", cell(+6, -1, +13, 0.005)) == "inconclusive"  # the specs' bootstrap does not exclude 0
@@ -147,9 +148,9 @@ def test_judge_at_the_edges_of_each_rule():
     assert judge("noninferior", cell(-1, -4.9, 3, 0.5)) == "confirmed"
     assert judge("noninferior", cell(-4, -9, 1, 0.1)) == "inconclusive"
     assert judge("noninferior", cell(-9, -13, -5.1, 1e-4)) == "refuted"
-    assert tables.claim_verdict(["confirmed", "inconclusive"], [480, 480]) == "inconclusive"
-    assert tables.claim_verdict(["confirmed", "inconclusive"], [480, 80]).startswith("inconclusive (underpowered")
-    assert tables.claim_verdict(["confirmed", "refuted"], [80, 80]) == "refuted"
+    assert claims.claim_verdict(["confirmed", "inconclusive"], [480, 480]) == "inconclusive"
+    assert claims.claim_verdict(["confirmed", "inconclusive"], [480, 80]).startswith("inconclusive (underpowered")
+    assert claims.claim_verdict(["confirmed", "refuted"], [80, 80]) == "refuted"
 
 
 def test_markdown_prints_rules_first_paper_figures_and_provenance(tmp_path):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from .scripts import load_benchmark
+
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,9 +34,8 @@ def test_tiny_lora_on_a_float8_base_reports_losses_and_throughput(tmp_path):
     assert len(list((tmp_path / "videos").glob("*.mp4"))) == 3
 
 
-def test_throughput_counts_from_the_second_logged_step(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    from train_full_scale import throughput
+def test_throughput_counts_from_the_second_logged_step():
+    throughput = load_benchmark("train_full_scale").throughput
 
     rows = [(1, 1.0, 9.0), (2, 1.0, 10.0), (3, 1.0, 12.0), (4, 1.0, 14.0)]  # (step, loss, seconds since start)
     assert throughput(rows, samples_per_step=2) == pytest.approx(2 * 2 / 4.0)  # steps 3 and 4 in 4 s, step 1 left out

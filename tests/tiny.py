@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
+from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXTransformer3DModel
 from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, T5Config, T5EncoderModel
 
-from mimir.text_encoding import LLMBranchConfig
+from mimir.bench.random_5b import save_5b_folders
 from mimir.text_models import _package_dir, load_smollm2_tokenizer
 from mimir.token_fuser import TokenFuser
 
@@ -116,19 +116,12 @@ def tiny_t5():
 def save_tiny_5b_folders(root: Path) -> dict[str, Path]:
     """`base/` (diffusers CogVideoX pipeline: tiny T5, VAE, DiT, scheduler), `llm/` (tiny Llama + SmolLM2 tokenizer)
     and `mimir/` (DiT + zero-initialised `mimir` fuser + llm_branch.json) under `root`, in the layouts the 5B preset
-    loads. Returns the three paths."""
-    root = Path(root)
+    loads (written by the package's one writer of them, `save_5b_folders`). Returns the three paths."""
     tokenizer, text_encoder = tiny_t5()
     transformer, vae, scheduler = tiny_video_models(max_text_seq_length=N_5B + 4)
-    CogVideoXPipeline(tokenizer, text_encoder, vae, transformer, scheduler).save_pretrained(root / "base")
     llm_tokenizer = load_smollm2_tokenizer()
     llm = tiny_llm(llm_tokenizer)
-    llm.save_pretrained(root / "llm")
-    llm_tokenizer.save_pretrained(root / "llm")
-    transformer.save_pretrained(root / "mimir" / "transformer")
     torch.manual_seed(2)
-    TokenFuser(fusion_type="mimir", encoder_dim=ENCODER_DIM, llm_dim=LLM_DIM).save_pretrained(
-        root / "mimir" / "token_fuser"
-    )
-    LLMBranchConfig.from_file().save(root / "mimir")
-    return {"base_model": root / "base", "llm": root / "llm", "mimir_weights": root / "mimir"}
+    fuser = TokenFuser(fusion_type="mimir", encoder_dim=ENCODER_DIM, llm_dim=LLM_DIM)
+    modules = [("transformer", transformer), ("vae", vae), ("text_encoder", text_encoder), ("llm", llm)]
+    return save_5b_folders(Path(root), [*modules, ("token_fuser", fuser)], tokenizer, scheduler, llm_tokenizer)
