@@ -1,15 +1,14 @@
 """One generation with its settings, seconds and peak memory; the CogVideoX-vs-Mimir comparison on one seed."""
 
-import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
-import psutil
 import torch
 
 from .loading import StudioPipelines
+from .memory import PeakMemory  # noqa: F401  (tests import it from here too)
 from .pipeline import MimirPipeline
 from .video import check_seed, make_generator, to_uint8
 
@@ -21,9 +20,6 @@ StepProgress = Callable[[str, int, int], None]
 
 class GenerationCancelled(RuntimeError):
     """Raised by a progress callback when nobody waits for the result any more (the request was cancelled)."""
-
-
-RSS_SAMPLE_SECONDS = 0.005
 
 
 @dataclass
@@ -68,45 +64,6 @@ class GenerationResult:
     peak_memory_bytes: int  # the peak of this call only; what is measured is `peak_memory_kind`
     peak_memory_kind: str  # "CUDA allocated" on a GPU, "process RSS" on the CPU
     settings: GenerationSettings
-
-
-class PeakMemory:
-    """Peak memory of one call, as a context manager.
-
-    On a GPU: CUDA's peak-allocated counter, reset on entry. On the CPU the kernel keeps only the process's lifetime
-    peak (`ru_maxrss`), which never goes down, so a thread samples the resident set size every 5 ms during the call
-    and keeps the largest; a spike shorter than that can be missed.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.kind = "CUDA allocated" if device.type == "cuda" else "process RSS"
-        self.peak_bytes = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _sample(self) -> None:
-        process = psutil.Process()
-        while True:
-            self.peak_bytes = max(self.peak_bytes, process.memory_info().rss)
-            if self._stop.wait(RSS_SAMPLE_SECONDS):
-                break
-
-    def __enter__(self) -> "PeakMemory":
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-        else:
-            self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.device.type == "cuda":
-            self.peak_bytes = int(torch.cuda.max_memory_allocated(self.device))
-        else:
-            self._stop.set()
-            self._thread.join()
-            self.peak_bytes = max(self.peak_bytes, psutil.Process().memory_info().rss)
 
 
 def initial_latents(pipe: MimirPipeline, settings: GenerationSettings) -> torch.Tensor:
