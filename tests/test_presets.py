@@ -94,3 +94,30 @@ def test_cli_preset_choices_come_from_the_registry(capsys):
     assert exit_.value.code == 2 and "invalid choice: 'nano5b'" in err
     listed = err.split("choose from ")[1].split(")")[0].replace("'", "").split(", ")
     assert listed == list(PRESETS)
+
+
+def test_preset_names_sizes_and_memory_modes_have_one_home():
+    """One rule, one home (STYLE 16): the preset names and the nano size are defined in mimir/presets.py, the memory
+    modes in mimir/offload.py; a second definition anywhere else in the package is a bug waiting to drift."""
+    import re
+    from pathlib import Path
+
+    from mimir.offload import MEMORY_MODES
+    from mimir.presets import NANO_HEIGHT, NANO_NUM_FRAMES, NANO_WIDTH, PRESET_NAMES
+
+    homes = {
+        r"^\s*PRESET_NAMES\s*[:=]|\(\s*['\"]nano['\"],\s*['\"]cogvideox-5b['\"]\s*\)": "presets.py",
+        r"^\s*NANO_(NUM_FRAMES|HEIGHT|WIDTH)\b.*=|^\s*NANO_NUM_FRAMES, NANO_HEIGHT, NANO_WIDTH\s*=": "presets.py",
+        r"^\s*MEMORY_MODES\s*[:=]|['\"]model_offload['\"],\s*['\"]sequential_offload['\"]": "offload.py",
+    }
+    package = Path(__file__).resolve().parents[1] / "mimir"
+    for pattern, home in homes.items():
+        found = [
+            f"{path.relative_to(package)}:{n}"
+            for path in sorted(package.rglob("*.py"))
+            for n, line in enumerate(path.read_text().splitlines(), 1)
+            if re.search(pattern, line)
+        ]
+        assert found and all(place.startswith(f"{home}:") for place in found), (pattern, found)
+    assert PRESET_NAMES == tuple(PRESETS) and (NANO_NUM_FRAMES, NANO_HEIGHT, NANO_WIDTH) == (9, 64, 64)
+    assert MEMORY_MODES[0] == "none" and PRESETS["nano"].defaults.num_frames == NANO_NUM_FRAMES

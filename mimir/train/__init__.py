@@ -15,16 +15,23 @@ import sys
 
 import torch
 
+# The registry's names and the nano sizes have one home, mimir/presets.py (light: its loaders import their libraries
+# when they run), imported here for the CLI's choices and defaults.
+from mimir.presets import NANO_HEIGHT, NANO_MAX_SEQUENCE_LENGTH, NANO_NUM_FRAMES, NANO_WIDTH, PRESET_NAMES
 from mimir.token_fuser import FUSION_TYPES
 
 from .filters import ScorerSpec
 
 
 # Nano-world defaults; with --data the preset's (e.g. 49 frames of 480x720 for cogvideox-5b, batch 1).
-NANO_WORLD_DEFAULTS = dict(num_frames=9, height=64, width=64, train_batch_size=64, max_sequence_length=32)
+NANO_WORLD_DEFAULTS = dict(
+    num_frames=NANO_NUM_FRAMES,
+    height=NANO_HEIGHT,
+    width=NANO_WIDTH,
+    train_batch_size=64,
+    max_sequence_length=NANO_MAX_SEQUENCE_LENGTH,
+)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-# The keys of mimir.presets.PRESETS (tests check they agree): importing the presets here would slow `--help`.
-PRESET_NAMES = ("nano", "cogvideox-5b")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -130,7 +137,7 @@ def _scorer(text: str) -> ScorerSpec:
 def resolve_defaults(args) -> None:
     """Fill the size defaults: the nano world's, or with --data the preset's."""
     if getattr(args, "data", None):
-        from mimir.presets import PRESETS  # see PRESET_NAMES
+        from mimir.presets import PRESETS
 
         defaults = PRESETS[args.preset].defaults
         fill = dict(
