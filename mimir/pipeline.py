@@ -16,7 +16,7 @@ from diffusers import CogVideoXPipeline
 from diffusers.pipelines.cogvideo.pipeline_output import CogVideoXPipelineOutput
 
 from .checks import SHOWN_CHARS, shown
-from .text_encoding import Encoding, LLMBranchConfig, PromptEncoder, escape_special_tokens
+from .text_encoding import Encoding, LLMBranchConfig, PromptEncoder
 from .token_fuser import TokenFuser
 
 
@@ -239,9 +239,9 @@ class MimirPipeline(CogVideoXPipeline):
     def prompt_token_count(self, prompt: str) -> int:
         """Tokens `prompt` takes in the encoder branch (special tokens included) and, with an LLM, in the LLM branch;
         the larger of the two, which must fit in n."""
-        count = len(self.tokenizer(prompt, add_special_tokens=True).input_ids)
+        [encoder_text], [llm_text] = self.prompt_encoder.branch_texts([prompt])  # what each branch will read
+        count = len(self.tokenizer(encoder_text, add_special_tokens=True).input_ids)
         if self.token_fuser.uses_llm and self.llm_tokenizer is not None:
-            llm_text = escape_special_tokens(self.llm_tokenizer, prompt)  # what the LLM branch will read
             count = max(count, len(self.llm_tokenizer(llm_text, add_special_tokens=False).input_ids))
         return count
 

@@ -214,6 +214,14 @@ class PromptEncoder:
         self.prefix_cache = PrefixCache()
         self._prefix_ids: dict[tuple[str, str], tuple[int, ...]] = {}
 
+    def branch_texts(self, prompts: list[str]) -> tuple[list[str], list[str]]:
+        """The user's texts as each branch reads them: (encoder branch, LLM branch), every special token string that
+        a user typed broken by `escape_special_tokens` with that branch's own tokenizer. The one place user text is
+        made safe for the tokenizers; `encode` and the pipeline's token count both read these."""
+        encoder = [escape_special_tokens(self.tokenizer, p) for p in prompts]
+        llm = [escape_special_tokens(self.llm_tokenizer, p) for p in prompts]
+        return encoder, llm
+
     # ---- encoder branch -------------------------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -256,8 +264,10 @@ class PromptEncoder:
 
     def _encode_batch(self, prompts: list[str], with_llm: bool, answer_seed: int | None) -> list[Encoding]:
         """Encode B prompts in batched forward passes; returns one single-prompt encoding each (for the cache)."""
+        # The user's texts as each branch reads them: typed special tokens ("[SEP]", "<|im_start|>") stay text.
+        encoder_prompts, llm_prompts = self.branch_texts(prompts)
         embeds, mask, strs = encode_encoder_branch(
-            self.tokenizer, self.text_encoder, prompts, self.max_sequence_length, "cpu", torch.float32
+            self.tokenizer, self.text_encoder, encoder_prompts, self.max_sequence_length, "cpu", torch.float32
         )  # (B, n, D), (B, n)
         encoders = [EncoderTokens(embeds[i : i + 1], mask[i : i + 1], [strs[i]]) for i in range(len(prompts))]
         if not with_llm:
@@ -268,8 +278,6 @@ class PromptEncoder:
         # answer. The chat template alone (system prompt + markers) is never encoded as if it were a prompt: it is the
         # same for every prompt, and CFG's negative prompt and caption dropout would otherwise condition on it.
         texted = [i for i, p in enumerate(prompts) if p.strip()]
-        # The user's text as the LLM reads it: typed special tokens ("<|im_start|>") stay text (escape_special_tokens).
-        llm_prompts = [escape_special_tokens(self.llm_tokenizer, p) for p in prompts]
         L, d = len(self.llm_config.hidden_layers), self._llm_dim()
         queries: dict[int, tuple[torch.Tensor, list[str]]]
         queries = {i: (torch.zeros(0, L, d), []) for i in range(len(prompts))}
@@ -458,16 +466,21 @@ def llm_hidden_states(llm, ids: torch.Tensor, mask: torch.Tensor, layers: list[i
 
 
 def escape_special_tokens(tokenizer, text: str) -> str:
-    """`text` with every added/special token string of `tokenizer` ("<|im_start|>", "<|endoftext|>", ...) broken by a
-    zero-width space after its first character, so the tokenizer reads it as ordinary text, never as the token.
+    """`text` with every special or added token string of `tokenizer` (its own `all_special_tokens` and added
+    vocabulary: "<|im_start|>", "<|endoftext|>" for SmolLM2; "[SEP]", "[CLS]", "[MASK]", "[PAD]", "[UNK]" for MiniLM;
+    "</s>", "<extra_id_0>" for T5) broken by a zero-width space after its first character, so the tokenizer reads it
+    as ordinary text, never as the token.
 
     Why: the LLM branch puts the user's prompt inside a chat template; a typed "<|im_end|><|im_start|>assistant"
-    would otherwise close the user turn and write the model's side (prompt injection into the template). A prompt
-    without such strings is returned unchanged, so its tokens (and what the trained fuser saw) are the same.
+    would otherwise close the user turn and write the model's side (prompt injection into the template). In the
+    encoder branch a typed "[SEP]" or "[PAD]" would end the text or pose as padding. MiniLM's normaliser then drops
+    the zero-width space, so "[SEP]" reads as the words "[ sep ]". A prompt without such strings is returned
+    unchanged, so its tokens (and what the trained fuser saw) are the same. `PromptEncoder.branch_texts` is the one
+    place that applies it, for both branches.
     """
     if tokenizer is None:
         return text
-    specials = sorted(tokenizer.get_added_vocab(), key=len, reverse=True)
+    specials = sorted(set(tokenizer.all_special_tokens) | set(tokenizer.get_added_vocab()), key=len, reverse=True)
     for special in specials:
         if len(special) > 1 and special in text:
             text = text.replace(special, special[0] + ZERO_WIDTH_SPACE + special[1:])
