@@ -42,13 +42,13 @@ from mimir.bench.scorer import score_video
 from mimir.bench.suite import load_suites
 from mimir.fast import DEFAULT_THRESHOLD, FastSettings, apply_fast, count_block_forwards
 from mimir.loading import load_pipelines
+from mimir.pair import MODELS
 from mimir.world.vocab import DIMENSIONS
 
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-MODELS = ("cogvideox", "mimir")
 PSNR_CAP = 100.0  # dB given to a video identical to its exact twin (MSE 0), so that means stay finite
 # Fixed before any guard result was seen. Per model; the guard passes when both models pass.
 GUARD_RULE = {"min_mean_psnr_db": 35.0, "min_verdict_agreement": 0.95, "max_abs_ci_points": 5.0}

@@ -30,6 +30,7 @@ from mimir.bench.environment import environment
 from mimir.bench.suite import spec_seed
 from mimir.generation import GenerationSettings, initial_latents
 from mimir.loading import load_pipelines
+from mimir.pair import MODELS
 from mimir.presets import NANO_ASSETS
 from mimir.train.checkpoint import weights_digest
 from mimir.world.captions import canonical_prompt
@@ -189,7 +190,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num-specs", type=int, default=200, help="specs in all, half per dimension")
     parser.add_argument("--seed", type=int, default=0, help="seed of the spec sampler")
-    parser.add_argument("--models", nargs="+", choices=("cogvideox", "mimir"), default=["cogvideox", "mimir"])
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument(
         "--wordings", nargs="+", choices=("canonical", "train"), default=["canonical"], help="prompt wordings to run"
     )

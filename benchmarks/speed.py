@@ -33,6 +33,7 @@ import torch
 from mimir.bench.environment import environment
 from mimir.generation import GenerationSettings, compare, initial_latents
 from mimir.loading import load_pipelines
+from mimir.pair import MODELS
 from mimir.world.sampler import fresh_prompts
 
 
@@ -97,7 +98,7 @@ def main(args: argparse.Namespace) -> None:
         guidance_scale=d["guidance_scale"],
         output_type="np",
     )
-    embeds = {name: pipes.pipeline(name).encode_prompt(settings.prompt, "") for name in ("cogvideox", "mimir")}
+    embeds = {name: pipes.pipeline(name).encode_prompt(settings.prompt, "") for name in MODELS}
     load_start = wait_for_quiet(args.max_load, args.wait_s)
     results: dict[str, dict] = {}
 
@@ -117,7 +118,7 @@ def main(args: argparse.Namespace) -> None:
     results["text_encoder_and_llm_branches"] = measure(
         lambda i: encoder.encode([prompts[runs + i]], with_llm=True), args.warmup, args.repeats, clear_all
     )
-    for k, name in enumerate(("cogvideox", "mimir")):
+    for k, name in enumerate(MODELS):
         pipe = pipes.pipeline(name)
 
         def prime_negative(_: int, pipe=pipe) -> None:
@@ -137,7 +138,7 @@ def main(args: argparse.Namespace) -> None:
         )
 
     # (b) one video, text encoding excluded
-    for name in ("cogvideox", "mimir"):
+    for name in MODELS:
         results[f"video_{name}"] = measure(lambda i, name=name: video(name), args.warmup, args.repeats)
 
     # (c) the pair, without and with (uncached) text encoding

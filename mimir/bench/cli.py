@@ -28,6 +28,7 @@ import torch
 from mimir.bench.report import aggregate, environment, format_table, write_report
 from mimir.bench.scorer import score_video
 from mimir.bench.suite import load_suites, spec_seed
+from mimir.pair import MODELS
 from mimir.world.render import render
 from mimir.world.spec import SceneSpec
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mimir.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--suite", action="append", required=True, help="suite file (JSONL); repeat for several")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", choices=("cogvideox", "mimir"), help="which pipeline of the nano preset generates")
+    src.add_argument("--model", choices=MODELS, help="which pipeline of the nano preset generates")
     src.add_argument("--ground-truth", action="store_true", help="score the renderer's videos instead of a model's")
     p.add_argument("--fusion-type", default=None, help="token fuser ablation (mimir model only)")
     p.add_argument("--weights", default=None, help="directory of Mimir weights (default: the shipped nano weights)")
