@@ -2,6 +2,7 @@
 changes, motions and actions bound to objects, interactions) for NanoBench-Comp. A superset of v1: v1 specs load,
 render and score as before. Schema: SCHEMA.md beside this file."""
 
+from mimir.world.v2 import vocab
 from mimir.world.v2.render import HEIGHT, NUM_FRAMES, WIDTH, Layout, render, render_layout
 from mimir.world.v2.spec import (
     AnySpec,
@@ -17,6 +18,7 @@ from mimir.world.v2.spec import (
 
 
 __all__ = [
+    "vocab",
     "HEIGHT",
     "NUM_FRAMES",
     "WIDTH",

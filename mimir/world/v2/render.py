@@ -110,8 +110,8 @@ def background_image(name: str, rng: np.random.Generator, H: int, W: int) -> np.
         img = img + (0.035 * cols[None, :] + 0.04 * rows)[..., None] * np.array([0.8, 1.0, 0.6])
     elif texture == "clouds":  # sky: soft light blobs
         blobs = ndimage.gaussian_filter(rng.normal(0, 1, (H, W)), min(H, W) / 10)
-        blobs = np.clip(blobs / (blobs.std() + 1e-9), 0, None)
-        img = img + 0.05 * blobs[..., None] * np.array([1.0, 1.0, 1.0])
+        blobs = np.clip(blobs / (blobs.std() + 1e-9), 0, 2.5)
+        img = img + 0.04 * blobs[..., None]
     elif texture == "grain":  # sand: ripples and grain
         yy, xx = np.mgrid[0:H, 0:W] / max(H, W)
         phase = rng.uniform(0, 2 * np.pi)
@@ -231,7 +231,7 @@ def _interaction_tracks(
     a, b = spec.interaction.objects
     sa, sb = spec.objects[a], spec.objects[b]
     ra, rb = radius[a, 0], radius[b, 0]
-    touch = contact_distance(sa.shape, ra, sb.shape, rb) * 0.97  # a hair of overlap: the outlines share pixels
+    touch = contact_distance(sa.shape, ra, sb.shape, rb) * 0.95  # a hair of overlap: the outlines share pixels
     gap = 0.0 if contact else NO_CONTACT_GAP * (ra + rb)
     tau = clip_time(F)
     first = np.clip(tau * 2, 0.0, 1.0)  # (F,) 0 -> 1 over the first half
@@ -286,8 +286,9 @@ def render_layout(
 
     object_index = [i for i, o in enumerate(spec.objects) for _ in range(o.count)]
     K = len(object_index)
-    half = np.stack([radius[i] * _bound(spec.objects[i].shape, spec.objects[i].action == "spin") for i in
-                     object_index])  # (K, F) half-extent of each copy's box
+    half = np.stack(
+        [radius[i] * _bound(spec.objects[i].shape, spec.objects[i].action == "spin") for i in object_index]
+    )  # (K, F) half-extent of each copy's box
     margin = MARGIN_FRAC * min(H, W)
     mean_size = 2 * float(np.mean([radius[i, 0] for i in object_index]))
     min_gap = GAP_FRAC * mean_size
