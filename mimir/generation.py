@@ -9,6 +9,7 @@ import torch
 
 from .loading import StudioPipelines
 from .memory import PeakMemory  # noqa: F401  (tests import it from here too)
+from .pair import MODELS
 from .pipeline import MimirPipeline
 from .video import check_seed, make_generator, to_uint8
 
@@ -95,15 +96,23 @@ def generate(
     latents: torch.Tensor | None = None,
     progress: StepProgress | None = None,
 ) -> GenerationResult:
-    """Run one pipeline; frames come back as uint8 (F, H, W, 3). `progress(model, step, total)` after each step."""
+    """Run one pipeline on `settings`, which the caller has validated (`GenerationSettings.validate`); frames come
+    back as uint8 (F, H, W, 3). `progress(model, step, total)` after each step.
+
+    The prompt is encoded here and handed to the pipeline as `prompt_embeds` (the Sana pipeline's pattern), so the
+    pipeline's own `check_inputs` sees embeddings and does not tokenize the prompt a second time.
+    """
     device = pipe._execution_device
     latents = initial_latents(pipe, settings) if latents is None else latents
     callback = None if progress is None else _step_callback(model, settings.num_inference_steps, progress)
-    start = time.perf_counter()
+    start = time.perf_counter()  # text encoding included in the seconds, as before
     with PeakMemory(device) as memory:
+        prompt_embeds, negative_prompt_embeds = pipe.encode_prompt(
+            settings.prompt, settings.negative_prompt or None, do_classifier_free_guidance=settings.guidance_scale > 1
+        )  # (1, n + k, D) each; the negative is None without CFG
         out = pipe(
-            prompt=settings.prompt,
-            negative_prompt=settings.negative_prompt or None,
+            prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds,
             num_frames=settings.num_frames,
             height=settings.height,
             width=settings.width,
@@ -119,14 +128,18 @@ def generate(
 
 
 def compare(
-    pipes: StudioPipelines, settings: GenerationSettings, progress: StepProgress | None = None
+    pipes: StudioPipelines,
+    settings: GenerationSettings,
+    progress: StepProgress | None = None,
+    validated: bool = False,
 ) -> dict[str, GenerationResult]:
     """CogVideoX and Mimir on the same prompt, seed and initial latents.
 
-    Both pipelines check the settings before either runs: a prompt that only Mimir's LLM branch cannot take must not
-    cost a CogVideoX generation first.
+    Both pipelines check the settings before either runs (a prompt that only Mimir's LLM branch cannot take must not
+    cost a CogVideoX generation first), unless the caller already did (`validated`: the studio checks every request
+    once, at its entrance).
     """
-    names = ("cogvideox", "mimir")
-    settings.validate(*(pipes.pipeline(name) for name in names))
+    if not validated:
+        settings.validate(*(pipes.pipeline(name) for name in MODELS))
     latents = initial_latents(pipes.mimir, settings)
-    return {name: generate(pipes.pipeline(name), settings, name, latents, progress) for name in names}
+    return {name: generate(pipes.pipeline(name), settings, name, latents, progress) for name in MODELS}

@@ -21,6 +21,9 @@ from moviepy import VideoFileClip
 
 import app
 from mimir.generation import GenerationSettings, PeakMemory, compare, generate
+from mimir.studio import gpu
+from mimir.studio.requests import Client as StudioClient
+from mimir.studio.verdicts import result_markdown
 from mimir.study import trials, votes
 from tests.net import free_port
 from tests.tiny import SEQ
@@ -176,7 +179,13 @@ def test_tokens_bad_input(served, args, needles):
         assert needle in str(err.value), str(err.value)
 
 
-def test_trial_vote_results_roundtrip(served):
+def played(studio, monkeypatch) -> None:
+    """As if the clips had been played: the trial store's clock a minute ahead (the client has loaded both videos;
+    the watched-both wait itself is tested in test_app_hardening.py)."""
+    monkeypatch.setattr(studio.trial_store, "clock", lambda: time.time() + 60)
+
+
+def test_trial_vote_results_roundtrip(served, monkeypatch):
     client, studio = served
     csv_path = studio.votes.path
     before = len(_csv_rows(csv_path))
@@ -191,6 +200,7 @@ def test_trial_vote_results_roundtrip(served):
         clip.close()
     assert "2.8 s each" in trial[5]
 
+    played(studio, monkeypatch)
     out = client.predict(trial_id, "A", "tie", "both_bad", api_name="/vote")
     reveal = out[0] if isinstance(out, (list, tuple)) else out  # the button update is not an API output
     assert "Video A was" in reveal
@@ -246,7 +256,7 @@ def test_own_prompt_too_long_is_refused_not_cut(served):
         ((None, "A", None), "choose A, B, tie or both bad for Instruction following and Visual quality"),
     ],
 )
-def test_vote_bad_input_writes_nothing(served, ballot, message):
+def test_vote_bad_input_writes_nothing(served, monkeypatch, ballot, message):
     client, studio = served
     trial_id = client.predict("", api_name="/new_trial")[0]
     before = _csv_rows(studio.votes.path)
@@ -254,6 +264,7 @@ def test_vote_bad_input_writes_nothing(served, ballot, message):
         client.predict(trial_id, *ballot, api_name="/vote")
     assert message in str(err.value), str(err.value)
     assert _csv_rows(studio.votes.path) == before
+    played(studio, monkeypatch)
     client.predict(trial_id, "A", "B", "tie", api_name="/vote")  # the trial is still open after a refused ballot
     assert len(_csv_rows(studio.votes.path)) == len(before) + 3
 
@@ -283,8 +294,8 @@ def test_model_events_run_one_at_a_time(served, monkeypatch):
 
         return wrapper
 
-    monkeypatch.setattr(app, "_run_compare", timed(app._run_compare))
-    monkeypatch.setattr(app, "_run_token_space", timed(app._run_token_space))
+    monkeypatch.setattr(gpu, "run_compare", timed(gpu.run_compare))
+    monkeypatch.setattr(gpu, "run_token_space", timed(gpu.run_token_space))
     jobs = [
         client.submit("a red circle", "", 1, 9, 16, 16, 1, 4.0, api_name="/generate"),
         client.submit("", api_name="/new_trial"),
@@ -308,13 +319,14 @@ def test_progress_bar_is_labelled_with_model_and_step(served):
     def progress(fraction, desc=None):
         seen.append((fraction, desc))
 
-    studio.generate("a red circle", "", 0, 9, 16, 16, STEPS, 4.0, progress=progress)
+    settings = studio.settings("a red circle", "", 0, num_frames=9, height=16, width=16, num_inference_steps=STEPS)
+    studio.generate_pair(settings, progress=progress)
     assert [desc for _, desc in seen] == ["CogVideoX 1/2", "CogVideoX 2/2", "Mimir 1/2", "Mimir 2/2"]
     assert [fraction for fraction, _ in seen] == [0.5, 1.0, 0.5, 1.0]
 
     # a blind trial's progress names neither the model nor its side
     seen.clear()
-    studio.new_trial("", progress=progress)
+    studio.new_trial("", StudioClient.from_request(None, None, {}, behind_proxy=False), progress=progress)
     assert [desc for _, desc in seen] == [f"video {i} of 2 {s}/2" for i in (1, 2) for s in (1, 2)]
 
 
@@ -344,14 +356,16 @@ def test_verdict_headline_is_the_whole_spec_then_each_check(served):
     _, studio = served
     res = compare(studio.pipes, GenerationSettings(prompt="a red circle", height=16, width=16, num_inference_steps=1))
     verdicts = {"dimension": "color", "pass": True, "checks": {"object_class": False, "color": True}}
-    text = app._result_markdown("Mimir", res["mimir"], verdicts)
+    text = result_markdown("Mimir", res["mimir"], verdicts)
+    # plain words: check names without underscores, no "a object_class prompt"
     assert (
-        "Whole scene: **FAIL**, 1 of 2 checks pass (NanoBench scores a color prompt on its color check alone: pass)"
+        "Whole scene: **FAIL**, 1 of 2 checks pass. NanoBench counts this prompt by its color check alone: pass."
         in text
     )
-    assert text.index("**FAIL**") < text.index("object_class FAIL") < text.index("color pass")
+    assert text.index("**FAIL**") < text.index("object class FAIL") < text.index("color pass")
+    assert "_" not in text.split("**Mimir**")[1]
     all_pass = {**verdicts, "checks": {"object_class": True, "color": True}}
-    assert "**pass**, 2 of 2 checks pass" in app._result_markdown("Mimir", res["mimir"], all_pass)
+    assert "**pass**, 2 of 2 checks pass" in result_markdown("Mimir", res["mimir"], all_pass)
 
 
 def test_study_frames_are_long_enough_to_judge():
@@ -374,7 +388,7 @@ def test_nano_generate_end_to_end(nano_pipes, tmp_path):
         )
         for info in out[2:4]:
             assert "Whole scene: **" in info and "checks pass" in info
-            assert "on its spatial_relationship check alone: " in info
+            assert "by its spatial relationship check alone: " in info
         frames = VideoFileClip(_path(out[1]))
         assert frames.size == [256, 256]
         frames.close()

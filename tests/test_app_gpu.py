@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import app
+from mimir.studio import service
 
 from .tiny_studio import tiny_pipes
 
@@ -39,13 +40,13 @@ def capped_studio(tmp_path, monkeypatch):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
     if importlib.util.find_spec("moviepy") is None:
-        monkeypatch.setattr(app, "save_mp4", write_frames)
-        monkeypatch.setattr(app, "save_gif", write_frames)
+        monkeypatch.setattr(service, "save_mp4", write_frames)
+        monkeypatch.setattr(service, "save_gif", write_frames)
     pipes = tiny_pipes(video={"sample_height": 32, "sample_width": 32}, max_num_frames=49)
     for pipe in (pipes.cogvideox, pipes.mimir):
         pipe.to("cuda")
     studio = app.Studio(pipes, votes_path=tmp_path / "votes.csv", out_dir=tmp_path / "out")
-    studio.generate(*SMALL)
+    app.handlers(studio).generate(*SMALL)
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction((torch.cuda.memory_reserved() + 64 * 2**20) / total)
     yield studio
@@ -58,8 +59,8 @@ def test_out_of_memory_is_a_clear_error_and_the_app_keeps_serving(capped_studio)
     before = set(out_dir.rglob("*"))
     held = torch.cuda.memory_allocated()  # the weights and the small pair's cached prompt embeddings
     with pytest.raises(gr.Error, match="Out of memory while generating"):
-        capped_studio.generate(*LARGEST)
+        app.handlers(capped_studio).generate(*LARGEST)
     assert set(out_dir.rglob("*")) == before  # no half-written files
     assert torch.cuda.memory_allocated() <= held + 2**20  # what the failed call allocated is freed (1 MiB slack)
-    cog, mimir, *_ = capped_studio.generate(*SMALL)  # the next request, under the same cap
+    cog, mimir, *_ = app.handlers(capped_studio).generate(*SMALL)  # the next request, under the same cap
     assert cog and mimir

@@ -7,6 +7,7 @@ Tiny seeded pipelines (tests/test_app_api.py): what is tested is the app's wirin
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -20,7 +21,10 @@ import torch
 from gradio_client import Client
 
 import app
+import ui
 from mimir.generation import compare
+from mimir.studio import gpu
+from mimir.studio.requests import Client as StudioClient
 from mimir.study import trials
 from tests.test_app_api import STEPS, STUDY_PROMPTS, serve, tiny_pipes
 from tests.tiny import SEQ
@@ -42,11 +46,21 @@ def _studio(tmp: Path, **kwargs) -> app.Studio:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
+    # As behind a Space's proxy: each test's voters come from their own address (X-Forwarded-For), so the vote rate
+    # (keyed on the address) of one test does not spill into the next.
+    os.environ["MIMIR_BEHIND_PROXY"] = "1"
     studio = _studio(tmp_path_factory.mktemp("hardening"), vote_rate=(4, 60.0))
     demo, client = serve(studio)
     yield client, studio
     client.close()
     demo.close()
+    del os.environ["MIMIR_BEHIND_PROXY"]
+
+
+def voter_at(client: Client, **kwargs) -> Client:
+    """A new client session from a new address of its own."""
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    return Client(client.src, verbose=False, headers={"X-Forwarded-For": address}, **kwargs)
 
 
 def call(client: Client, api: str, data: list) -> tuple[str, dict | list]:
@@ -61,10 +75,23 @@ def call(client: Client, api: str, data: list) -> tuple[str, dict | list]:
     return event, payload
 
 
-def open_trial(studio: app.Studio, watch_seconds: float = 0.0) -> str:
-    """A trial registered as the app registers one (no generation: these tests are about the vote)."""
+def owner(voter: Client | None) -> str:
+    """The session key the app gives `voter`'s requests (None: a direct call without a request)."""
+    return StudioClient.from_request(getattr(voter, "session_hash", None), None, {}, behind_proxy=False).session
+
+
+def direct() -> StudioClient:
+    """The client of a direct call (no request), as `owner(None)` keys it."""
+    return StudioClient.from_request(None, None, {}, behind_proxy=False)
+
+
+def open_trial(studio: app.Studio, voter: Client | None, watch_seconds: float = 0.0, sent: bool = True) -> str:
+    """A trial registered as the app registers one, for `voter`'s session (no generation: these tests are about the
+    vote); `sent`: both videos count as sent whole, as a browser that loaded them."""
     trial = studio.trials.new_trial(trials.study_settings(studio.pipes), preset=studio.pipes.preset)
-    studio.trial_store.add(trial, watch_seconds=watch_seconds)
+    studio.trial_store.add(trial, watch_seconds=watch_seconds, owner=owner(voter))
+    for side in "AB" if sent else "":
+        studio.trial_store.mark_fetched(trial.trial_id, side, complete=True)
     return trial.trial_id
 
 
@@ -148,80 +175,112 @@ def test_good_input_through_the_same_route(served):
 # ---- watched both --------------------------------------------------------------------------------------------------
 
 
-def test_vote_needs_both_videos_fetched(served):
+def test_vote_needs_both_videos_sent_whole(served):
+    """Only whole downloads count: a HEAD request and one-byte range probes do not; then the time to play both clips
+    must pass from the first whole download."""
     client, studio = served
-    bare = Client(client.src, download_files=False, verbose=False)  # fetches nothing by itself
+    bare = voter_at(client, download_files=False)  # fetches nothing by itself
     try:
         trial_id, _, _, video_a, video_b, *_ = bare.predict("", api_name="/new_trial")
         before = state(studio)
-        with pytest.raises(Exception, match=r"play both videos first \(video A and B not loaded yet\)"):
+        with pytest.raises(Exception, match=r"play both videos first \(video A and B not loaded yet"):
             bare.predict(trial_id, "A", "B", "tie", api_name="/vote")
         assert httpx.get(video_a["url"]).status_code == 200
         assert httpx.head(video_b["url"]).status_code == 200  # a HEAD request sends no video: it does not count
+        for probe in ("bytes=0-0", "bytes=0-99"):  # partial range requests: not a watched video
+            with httpx.stream("GET", video_b["url"], headers={"Range": probe}) as r:
+                assert r.status_code == 206
         with pytest.raises(Exception, match=r"video B not loaded yet"):
             bare.predict(trial_id, "A", "B", "tie", api_name="/vote")
         assert state(studio)[0] == before[0]  # refused votes wrote nothing
-        with httpx.stream("GET", video_b["url"], headers={"Range": "bytes=0-99"}) as r:  # a browser's range request
-            assert r.status_code == 206
+        started = time.monotonic()
+        with httpx.stream("GET", video_b["url"], headers={"Range": "bytes=0-"}) as r:  # a browser's whole fetch
+            assert r.status_code == 206 and len(r.read()) > 0
+        with pytest.raises(Exception, match=r"both videos loaded, watch them first"):
+            bare.predict(trial_id, "A", "B", "tie", api_name="/vote")
+        time.sleep(max(0.0, 2 * 17 / 6 - (time.monotonic() - started)) + 0.2)  # two 2.8 s clips, from the first
         reveal = bare.predict(trial_id, "A", "B", "tie", api_name="/vote")
         assert "vote recorded" in (reveal[0] if isinstance(reveal, (list, tuple)) else reveal)
     finally:
         bare.close()
 
 
-def test_vote_counts_after_the_time_to_play_both(served):
+def test_waiting_alone_does_not_unlock_the_vote(served):
     client, studio = served
-    trial_id = open_trial(studio, watch_seconds=1.0)
-    voter = Client(client.src, verbose=False)
+    voter = voter_at(client)
+    trial_id = open_trial(studio, voter, watch_seconds=0.2, sent=False)
     try:
-        with pytest.raises(Exception, match=r"or 1.0 s after the trial"):
+        time.sleep(0.3)
+        with pytest.raises(Exception, match=r"play both videos first"):
             voter.predict(trial_id, "A", "A", "A", api_name="/vote")
-        time.sleep(1.1)
+        for side in "AB":
+            studio.trial_store.mark_fetched(trial_id, side, complete=True)
+        with pytest.raises(Exception, match=r"watch them first"):
+            voter.predict(trial_id, "A", "A", "A", api_name="/vote")
+        time.sleep(0.3)
         voter.predict(trial_id, "A", "A", "A", api_name="/vote")
     finally:
         voter.close()
     assert studio.votes.has_vote(trial_id)
 
 
+def test_a_trial_is_voted_only_by_its_own_session(served):
+    client, studio = served
+    mine, thief = voter_at(client), voter_at(client)
+    try:
+        trial_id = open_trial(studio, mine)
+        before = state(studio)
+        with pytest.raises(Exception, match=r"was handed to another session"):
+            thief.predict(trial_id, "A", "A", "A", api_name="/vote")
+        assert state(studio) == before
+        mine.predict(trial_id, "A", "A", "A", api_name="/vote")
+    finally:
+        mine.close()
+        thief.close()
+
+
 # ---- rate limit, restart -------------------------------------------------------------------------------------------
 
 
-def test_vote_rate_limit_per_session(served):
+def test_vote_rate_limit_per_client_address(served):
+    """Keyed on the address (behind a proxy: its X-Forwarded-For), so fresh sessions do not reset it."""
     client, studio = served
-    ids = [open_trial(studio) for _ in range(6)]
-    voter, other = Client(client.src, verbose=False), Client(client.src, verbose=False)
+    here = {"X-Forwarded-For": "198.51.100.7"}
+    voters = [Client(client.src, verbose=False, headers=here) for _ in range(5)]  # a fresh session per vote
+    other = Client(client.src, verbose=False, headers={"X-Forwarded-For": "spoofed, 203.0.113.9"})
+    ids = [open_trial(studio, v) for v in voters] + [open_trial(studio, other)]
     try:
-        for trial_id in ids[:4]:
+        for voter, trial_id in zip(voters[:4], ids[:4]):
             voter.predict(trial_id, "A", "B", "tie", api_name="/vote")
         before = state(studio)
-        with pytest.raises(Exception, match=r"too many votes from this session: at most 4 per 60 s"):
-            voter.predict(ids[4], "A", "B", "tie", api_name="/vote")
+        with pytest.raises(Exception, match=r"too many votes from this client: at most 4 per 60 s"):
+            voters[4].predict(ids[4], "A", "B", "tie", api_name="/vote")
         assert state(studio) == before
-        other.predict(ids[4], "A", "B", "tie", api_name="/vote")  # another session is not held up
+        other.predict(ids[5], "A", "B", "tie", api_name="/vote")  # another address is not held up
     finally:
-        voter.close()
-        other.close()
+        for c in (*voters, other):
+            c.close()
 
 
 def test_refused_votes_do_not_use_the_rate(served):
     client, studio = served
-    voter = Client(client.src, verbose=False)
+    voter = voter_at(client)
     try:
         for _ in range(6):  # more refusals than the limit of 4
             with pytest.raises(Exception, match="choose A, B, tie or both bad"):
-                voter.predict(open_trial(studio), "A", None, "A", api_name="/vote")
-        voter.predict(open_trial(studio), "A", "B", "tie", api_name="/vote")
+                voter.predict(open_trial(studio, voter), "A", None, "A", api_name="/vote")
+        voter.predict(open_trial(studio, voter), "A", "B", "tie", api_name="/vote")
     finally:
         voter.close()
 
 
 def test_open_trials_survive_a_restart(tmp_path):
     first = _studio(tmp_path)
-    open_id, voted_id = open_trial(first), open_trial(first)
-    first.vote(voted_id, "A", "A", "A", request=None)
     second = _studio(tmp_path)  # a new app process on the same files
     demo, client = serve(second)
     try:
+        open_id, voted_id = open_trial(first, client), open_trial(first, None)
+        first.vote(voted_id, {"instruction_following": "A", "physics": "A", "visual_quality": "A"}, direct())
         client.predict(open_id, "B", "tie", "both_bad", api_name="/vote")
         with pytest.raises(Exception, match=f"trial '{voted_id}' already has a vote"):
             client.predict(voted_id, "B", "B", "B", api_name="/vote")
@@ -243,7 +302,7 @@ def test_open_trials_survive_a_restart(tmp_path):
 )
 def test_fault_during_generation_is_shown_and_the_next_request_works(served, monkeypatch, fault, message):
     client, _ = served
-    real = app._run_compare
+    real = gpu.run_compare
     faults = [fault]
 
     def faulty(pipes, settings, progress=None):
@@ -255,7 +314,7 @@ def test_fault_during_generation_is_shown_and_the_next_request_works(served, mon
 
         return real(pipes, settings, failing_progress)
 
-    monkeypatch.setattr(app, "_run_compare", faulty)
+    monkeypatch.setattr(gpu, "run_compare", faulty)
     with pytest.raises(Exception) as err:
         client.predict(*GOOD, api_name="/generate")
     assert message in str(err.value), str(err.value)
@@ -302,7 +361,7 @@ def _wait_for(condition, seconds: float = 60.0) -> None:
 def test_cancelled_request_stops_its_generation(served, monkeypatch, caplog, how):
     client, _ = served
     steps: list[int] = []
-    monkeypatch.setattr(app, "_run_compare", _slow_run(steps))
+    monkeypatch.setattr(gpu, "run_compare", _slow_run(steps))
     with caplog.at_level(logging.INFO, logger="mimir.app"):
         _submit_then(how, client, steps)
         _wait_for(lambda: any("stopped" in r.getMessage() for r in caplog.records), 30)
@@ -327,22 +386,66 @@ def test_queue_is_bounded(served, monkeypatch):
         release.wait(60)
         raise gr.Error("released")  # answered at once after the release (as a user error: no traceback, no gc)
 
-    monkeypatch.setattr(app, "_run_compare", blocked)
+    monkeypatch.setattr(gpu, "run_compare", blocked)
     base, fn_index = client.src.rstrip("/"), client._infer_fn_index("/generate", None)
     statuses = []
     with httpx.Client() as http:
-        for _ in range(300):
+        for i in range(300):
             body = {"data": GOOD, "fn_index": fn_index, "session_hash": uuid.uuid4().hex}
-            r = http.post(f"{base}/gradio_api/queue/join", json={**body, "event_data": None, "trigger_id": None})
+            r = http.post(
+                f"{base}/gradio_api/queue/join",
+                json={**body, "event_data": None, "trigger_id": None},
+                headers={"X-Forwarded-For": f"10.1.{i // 250}.{i % 250}"},  # 300 clients, one job each
+            )
             statuses.append((r.status_code, r.json().get("detail", "")))
         release.set()
     accepted = [s for s in statuses if s[0] == 200]
     refused = [s for s in statuses if s[0] == 503]
     # the first job may or may not have left the queue for its worker before the others arrived
-    assert len(accepted) in (app.MAX_QUEUE_SIZE, app.MAX_QUEUE_SIZE + 1), statuses[:3]
+    assert len(accepted) in (ui.MAX_QUEUE_SIZE, ui.MAX_QUEUE_SIZE + 1), statuses[:3]
     assert len(refused) == 300 - len(accepted)
     assert all("Queue is full. Max size is 64" in detail for _, detail in refused)
     _wait_for(lambda: len(calls) == len(accepted))  # drained: none runs after the patch is undone
+
+
+def test_one_client_cannot_fill_the_queue_nor_hold_up_votes(served, monkeypatch):
+    """100 /call/generate POSTs from one address: MAX_QUEUED_PER_CLIENT wait, the rest are refused at once; another
+    client still queues a generation, and votes and seeds are answered while the generations wait."""
+    client, studio = served
+    release, calls = threading.Event(), []
+
+    def blocked(*args, **kwargs):
+        calls.append(1)
+        release.wait(60)
+        raise gr.Error("released")
+
+    monkeypatch.setattr(gpu, "run_compare", blocked)
+    base = client.src.rstrip("/")
+    flood = {"content-type": "application/json", "X-Forwarded-For": "198.51.100.66"}
+    with httpx.Client(timeout=30) as http:
+        codes = [
+            http.post(f"{base}/gradio_api/call/generate", content=json.dumps({"data": GOOD}), headers=flood)
+            for _ in range(100)
+        ]
+        _wait_for(lambda: len(calls) == 1)
+        accepted = [r for r in codes if r.status_code == 200]
+        # the first may already have left the queue for its worker, which frees one place
+        assert len(accepted) in (ui.MAX_QUEUED_PER_CLIENT, ui.MAX_QUEUED_PER_CLIENT + 1)
+        assert all("at most 4 per client" in r.json()["detail"] for r in codes if r.status_code == 503)
+        other = {"content-type": "application/json", "X-Forwarded-For": "198.51.100.67"}
+        r = http.post(f"{base}/gradio_api/call/generate", content=json.dumps({"data": GOOD}), headers=other)
+        assert r.status_code == 200
+        voter = voter_at(client)
+        try:
+            start = time.monotonic()
+            reveal = voter.predict(open_trial(studio, voter), "A", "B", "tie", api_name="/vote")
+            assert "vote recorded" in (reveal[0] if isinstance(reveal, (list, tuple)) else reveal)
+            assert isinstance(voter.predict(api_name="/random_seed"), (int, float))
+            assert time.monotonic() - start < 10  # not behind the waiting generations
+        finally:
+            voter.close()
+        release.set()
+    _wait_for(lambda: len(calls) == len(accepted) + 1)
 
 
 def test_generated_files_stay_in_the_app_folder(served):

@@ -12,6 +12,7 @@ import pytest
 import app
 from mimir.generation import GenerationSettings
 from mimir.gpu_time import FIVE_B_COSTS, NANO_SECONDS, check_budget, pair_seconds
+from mimir.studio import gpu
 
 from .tiny_studio import tiny_pipes
 
@@ -50,7 +51,7 @@ def test_budget_refusal_names_the_need_and_the_limit():
 
 def test_app_refuses_over_budget_before_any_gpu_call(tmp_path, monkeypatch):
     ran = []
-    monkeypatch.setattr(app, "_run_compare", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(gpu, "run_compare", lambda *a, **k: ran.append(a))
     studio = app.Studio(tiny_pipes(), votes_path=tmp_path / "votes.csv", out_dir=tmp_path / "out", gpu_max_seconds=10)
     before = set((tmp_path / "out").rglob("*"))
     settings = GenerationSettings(prompt="a red circle", num_frames=9, height=16, width=16, num_inference_steps=2)

@@ -6,6 +6,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -154,8 +155,10 @@ def test_bradley_terry_marks_intervals_from_too_few_votes():
     bt10 = analysis.bradley_terry(_votes(5, 3, 2), n_bootstrap=50).set_index(["criterion", "model"])
     assert bt10.loc[("Instruction following", "Mimir"), "note"] == ""
     fig = analysis.bradley_terry_figure(bt.reset_index())
-    # no error bar where the interval rests on too few votes
-    assert list(fig.data[0].error_y.array) == [0.0, 0.0, 0.0, 0.0]
+    # no error bar where the interval rests on too few votes: NaN (plotly draws nothing), not 0 (a flat cap)
+    assert all(np.isnan(v) for v in fig.data[0].error_y.array)
+    # and no interval numbers beside "too few votes" in the table
+    assert np.isnan(bt.loc[("Instruction following", "Mimir"), "ci_low"])
     assert "too few votes" in fig.data[0].hovertext[0]
 
 
@@ -199,4 +202,4 @@ def test_module_cli_report_does_not_load_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "3 votes from 1 trials" in out.stdout and "too few votes" in out.stdout
+    assert "1 ballot (3 votes: one per criterion) from 1 trial" in out.stdout and "too few votes" in out.stdout

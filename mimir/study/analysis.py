@@ -154,6 +154,8 @@ def bradley_terry(votes: pd.DataFrame, n_bootstrap: int = 1000, seed: int = 0) -
                 boot[b] = fit_bradley_terry(_win_matrix(li[idx], ri[idx], outcome[idx], k))
             low, high = np.percentile(boot, [2.5, 97.5], axis=0) if n_bootstrap else (strengths, strengths)
             note = TOO_FEW if n < MIN_BOOTSTRAP_VOTES else ""
+            if note:  # an interval from so few votes means little: the table says so instead of printing it
+                low = high = np.full(k, np.nan)
         for m, s, lo, hi in zip(models, strengths, low, high):
             rows.append(
                 {
@@ -187,8 +189,9 @@ def bradley_terry_figure(bt: pd.DataFrame) -> go.Figure:
                 error_y={
                     "type": "data",
                     "symmetric": False,
-                    "array": (rows["ci_high"] - rows["strength"]).where(enough, 0.0),
-                    "arrayminus": (rows["strength"] - rows["ci_low"]).where(enough, 0.0),
+                    # NaN, not 0: plotly draws no bar at all for NaN, but a flat cap for a zero-length bar
+                    "array": (rows["ci_high"] - rows["strength"]).where(enough, np.nan),
+                    "arrayminus": (rows["strength"] - rows["ci_low"]).where(enough, np.nan),
                 },
             )
         )
@@ -212,8 +215,16 @@ class StudyReport:
     n_trials: int
     notes: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """"2 ballots (6 votes: one per criterion) from 2 trials": a ballot is one voter's answer on one trial."""
+        n_ballots = self.n_votes // len(CRITERIA)
+        return (
+            f"{n_ballots} ballot{'s' * (n_ballots != 1)} ({self.n_votes} votes: one per criterion) "
+            f"from {self.n_trials} trial{'s' * (self.n_trials != 1)}"
+        )
+
     def to_text(self) -> str:
-        out = [f"{self.n_votes} votes from {self.n_trials} trials"]
+        out = [self.summary()]
         for title, df in (
             ("Table 2 layout (% of votes per criterion)", self.table2),
             ("Bradley-Terry strengths (ties and both-bad = half a win each; bootstrap 95% CI)", self.bradley_terry),

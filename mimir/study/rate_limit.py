@@ -17,13 +17,20 @@ class RateLimit:
     """
 
     def __init__(
-        self, max_events: int, window_seconds: float, what: str = "events", clock: Callable[[], float] = time.monotonic
+        self,
+        max_events: int,
+        window_seconds: float,
+        what: str = "events",
+        clock: Callable[[], float] = time.monotonic,
+        per: str = "session",
     ) -> None:
+        """`what`: the events counted, `per`: what a key stands for; both only name them in the refusal."""
         if max_events < 1 or window_seconds <= 0:
             raise ValueError(f"rate limit {max_events} per {window_seconds} s must allow at least one event")
         self.max_events = max_events
         self.window_seconds = window_seconds
         self.what = what
+        self.per = per
         self.clock = clock
         self._events: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -44,7 +51,7 @@ class RateLimit:
             if len(events) >= self.max_events:
                 wait = events[0] + self.window_seconds - now
                 raise ValueError(
-                    f"too many {self.what} from this session: at most {self.max_events} per "
+                    f"too many {self.what} from this {self.per}: at most {self.max_events} per "
                     f"{self.window_seconds:g} s; try again in {wait:.0f} s"
                 )
             events.append(now)

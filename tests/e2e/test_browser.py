@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 import app
+from mimir.studio import gpu
 from tests.net import free_port
 
 
@@ -143,8 +144,8 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
             spans.append((start, time.monotonic()))
         return out
 
-    run_compare = app._run_compare
-    monkeypatch.setattr(app, "_run_compare", timed)
+    run_compare = gpu.run_compare
+    monkeypatch.setattr(gpu, "run_compare", timed)
 
     page.goto(url)
     page.get_by_text("Mimir Studio").first.wait_for()
