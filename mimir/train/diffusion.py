@@ -12,7 +12,6 @@ fine-tuned from the same starting point with the same budget for the ablation.
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import torch
@@ -28,6 +27,7 @@ from mimir.token_fuser import TokenFuser, load_token_fuser
 
 from .checkpoint import LossLog, TrainingState, weights_digest, write_args
 from .data import build_pool, encode_captions, render_items
+from .loop import TimeLimit, caption_dropout, step_due
 
 
 def rotary_embeddings(
@@ -171,22 +171,21 @@ def train_dit(args) -> Path:
         accelerator.unwrap_model(transformer), vae_scale_spatial, args.height, args.width, latents.shape[1], device
     )
     gen = torch.Generator(device).manual_seed(args.seed * 1000 + accelerator.process_index + step)
+    empty_text = text.take(torch.tensor([empty], device=device))  # the empty caption's features, each (1, ...)
 
-    deadline = time.time() + 60 * args.time_limit_minutes if args.time_limit_minutes is not None else float("inf")
+    time_limit = TimeLimit(args.time_limit_minutes)
     while step < args.max_train_steps:
-        out_of_time = time.time() > deadline
         B = args.train_batch_size
         index = torch.randint(0, len(pool), (B,), device=device, generator=gen)
-        drop = torch.rand(B, device=device, generator=gen) < args.caption_dropout
-        index_text = torch.where(drop, torch.full_like(index, empty), index)
-        t = text.take(index_text)
+        t = caption_dropout(
+            text.take(index),
+            empty_text,
+            args.caption_dropout,
+            args.encoder_dropout if with_llm else 0.0,
+            gen,
+            keep_encoder_mask=True,  # the nano stages' rule, which the shipped Mimir-nano trained under
+        )
         encoder_embeds = t["encoder_embeds"].float()  # (B, n, D)
-        if with_llm and args.encoder_dropout > 0:
-            # Encoder-branch dropout (our choice, not the paper's): some captions reach the DiT through the LLM branch
-            # alone (their encoder tokens replaced by the empty caption's), so the model must learn to read it.
-            alone = torch.rand(B, device=device, generator=gen) < args.encoder_dropout  # (B,)
-            empty_tokens = text.encoder_embeds[empty].float().expand_as(encoder_embeds)  # (B, n, D)
-            encoder_embeds = torch.where(alone.view(B, 1, 1), empty_tokens, encoder_embeds)
         x0 = latents[index].float()  # (B, F_lat, C, h, w)
         noise = torch.randn(x0.shape, device=device, generator=gen)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (B,), device=device, generator=gen)
@@ -210,12 +209,13 @@ def train_dit(args) -> Path:
         warmup.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        out_of_time = time_limit.passed()
         if log is not None:
             log.add(loss)
-        if log is not None and (step % args.log_every == 0 or step == args.max_train_steps or out_of_time):
+        if log is not None and step_due(step, args.log_every, args.max_train_steps, out_of_time):
             log.write(step, loss.item(), warmup.get_last_lr()[0])
             print(f"dit[{args.fusion_type}] step {step} loss {loss.item():.4f}", flush=True)
-        if step % args.checkpoint_every == 0 or step == args.max_train_steps or out_of_time:
+        if step_due(step, args.checkpoint_every, args.max_train_steps, out_of_time):
             state.save(step, {"transformer": transformer, "token_fuser": fuser})
         if out_of_time:
             break

@@ -15,7 +15,7 @@ CogVideoX-5B on one GPU or, under `accelerate launch` (configs/accelerate/), sev
 
 import gc
 import json
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -44,6 +44,7 @@ from .denoiser import (
 from .diffusion import llm_branch_of_run, rotary_embeddings
 from .feature_cache import FeatureCache
 from .filters import ClipFilter
+from .loop import TimeLimit, caption_dropout, step_due
 from .mimir_weights import save_mimir_weights
 from .videos import ClipSpec, DataReport, StepBatches, VideoClips, VideoItem, collate_clips, list_videos, scan
 
@@ -88,18 +89,6 @@ def clip_loader(dataset: Dataset, batches: StepBatches, collate, num_workers: in
     return DataLoader(
         dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers, multiprocessing_context=context
     )
-
-
-def with_empty_rows(text: dict, empty: dict, rows: torch.Tensor, keys: tuple[str, ...]) -> dict:
-    """`text` with the chosen batch rows (`rows`, (B,) bool) of `keys` replaced by the empty caption's features
-    (`empty`, each (1, ...)); on `rows`' device."""
-    out = dict(text)
-    for k in keys:
-        v = text.get(k)
-        if v is not None:
-            where = rows.view(-1, *[1] * (v.dim() - 1))  # (B, 1, ...)
-            out[k] = torch.where(where, empty[k].to(rows.device), v.to(rows.device))
-    return out
 
 
 class CachedClips(Dataset):
@@ -186,7 +175,8 @@ def _peak_gib(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
-def train_on_videos(args, components: TrainingComponents) -> Path:
+def new_accelerator(args) -> Accelerator:
+    """The run's accelerator; refuses the combinations that cannot work under its distribution (FSDP)."""
     if args.lora_base_storage and not args.lora_rank:
         raise ValueError(
             f"--lora-base-storage={args.lora_base_storage} stores the frozen base of a LoRA: add --lora-rank "
@@ -201,19 +191,17 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         # 62.3 GiB per GPU under DDP against 51.8 GiB on one, about one bf16 copy of the DiT's gradients (10.4 GiB).
         kwargs_handlers=[DistributedDataParallelKwargs(gradient_as_bucket_view=True)],
     )
-    device, run = accelerator.device, Path(args.output_dir)
     if accelerator.is_main_process:
-        write_args(run, args)
-    with_llm = args.fusion_type != "t5_only"
+        write_args(Path(args.output_dir), args)
     if args.use_ema and accelerator.distributed_type == DistributedType.FSDP:
         raise ValueError("--use-ema keeps a full copy of the weights per process: use DDP (not FSDP) with EMA")
     if args.lora_rank and accelerator.distributed_type == DistributedType.FSDP:
         raise ValueError("--lora-rank trains a few million parameters: use DDP, FSDP brings nothing for LoRA")
+    return accelerator
 
-    # 1. Data: scan once, count what is skipped.
-    spec = ClipSpec(args.num_frames, args.height, args.width, args.fps)
-    check_sizes(spec, components.vae, components.transformer)
-    clip_filter = ClipFilter(
+
+def clip_filter_of(args) -> ClipFilter:
+    return ClipFilter(
         min_seconds=args.min_seconds,
         min_aspect=args.min_aspect,
         max_aspect=args.max_aspect,
@@ -223,14 +211,11 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         max_brightness=args.max_brightness,
         scorers=tuple(args.scorer),
     )
-    items, report = scan_videos(run, args.data, list_videos(args.data), spec, clip_filter, accelerator)
-    accelerator.print(f"data: {report.summary()}")
-    if accelerator.is_main_process:
-        (run / "data_report.json").write_text(json.dumps(report.to_dict(), indent=1) + "\n")
-    llm_branch: LLMBranchConfig = llm_branch_of_run(run, args)
-    if accelerator.is_main_process:
-        llm_branch.save(run)
-    encoder = PromptEncoder(
+
+
+def prompt_encoder_of(components: TrainingComponents, args, llm_branch: LLMBranchConfig, with_llm: bool):
+    """The frozen text branches as one `PromptEncoder` (no LLM without `with_llm`), uncached: each caption once."""
+    return PromptEncoder(
         components.tokenizer,
         components.text_encoder,
         components.llm_tokenizer if with_llm else None,
@@ -240,55 +225,65 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         cache_size=0,
         batch_size=args.encode_batch_size,
     )
-    vae = components.vae.eval().requires_grad_(False)
+
+
+def frozen_vae(vae: AutoencoderKLCogVideoX, tiling: bool) -> AutoencoderKLCogVideoX:
+    vae = vae.eval().requires_grad_(False)
     vae.enable_slicing()  # one clip at a time through the encoder: a batch of 49x480x720 clips is many GB at once
-    if args.vae_tiling:
+    if tiling:
         vae.enable_tiling()
-    vae_scale_spatial = 2 ** (len(vae.config.block_out_channels) - 1)
-    latent_frames = (args.num_frames - 1) // vae.config.temporal_compression_ratio + 1
+    return vae
 
-    # 2. Optional feature cache: afterwards the frozen models leave the GPU.
-    clips = VideoClips(items, spec)
-    if args.cache_dir:
-        key = {
-            "items": [vars(i) for i in items],
-            "clip": vars(spec),
-            "vae": {k: v for k, v in vae.config.items() if not k.startswith("_")},
-            # tiled and whole-clip encodes give other latents: a cache built one way is not the other's (on two H200s
-            # a --vae-tiling run read a cache built without tiling, and its losses were those of the untiled latents)
-            "vae_tiling": bool(args.vae_tiling),
-            "text_encoder": components.text_encoder.config.to_dict().get("_name_or_path", "")
-            or type(components.text_encoder).__name__,
-            "llm": (components.llm.config.to_dict().get("_name_or_path", "") or type(components.llm).__name__)
-            if with_llm
-            else None,
-            "max_sequence_length": args.max_sequence_length,
-            "llm_branch": llm_branch.to_dict() if with_llm else None,
-            "dtype": str(components.dtype),
-        }
-        cache = FeatureCache(args.cache_dir, key, len(items), args.cache_shard_size)
-        vae.to(device)
-        build_feature_cache(
-            cache, clips, encoder, vae, with_llm, components.dtype, accelerator, args.encode_batch_size, args.seed
-        )
-        vae.to("cpu")
-        components.text_encoder.to("cpu")
-        if with_llm and not getattr(components.llm, "is_loaded_in_8bit", False):
-            components.llm.to("cpu")
-        dataset, collate = CachedClips(cache), collate_cached
-        empty = cache.read_empty()  # each (1, ...)
-        # The cache pass and the training steps peak apart: a 24 GB GPU must hold each, and with the frozen models
-        # off the GPU afterwards the training's own peak is the figure that says which GPU the training fits.
-        cache_peak = _peak_gib(device)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-    else:
-        cache_peak = None
-        vae.to(device)
-        dataset, collate = clips, collate_clips
-        empty = text_features(encoder, [""], with_llm, components.dtype)
 
-    # 3. Model, optimizer, schedule, EMA; resume.
+def cache_key(items, spec, vae, args, components: TrainingComponents, llm_branch, with_llm: bool) -> dict:
+    """What a feature cache's contents depend on: a cache built under another key is not reused."""
+    return {
+        "items": [vars(i) for i in items],
+        "clip": vars(spec),
+        "vae": {k: v for k, v in vae.config.items() if not k.startswith("_")},
+        # tiled and whole-clip encodes give other latents: a cache built one way is not the other's (on two H200s
+        # a --vae-tiling run read a cache built without tiling, and its losses were those of the untiled latents)
+        "vae_tiling": bool(args.vae_tiling),
+        "text_encoder": components.text_encoder.config.to_dict().get("_name_or_path", "")
+        or type(components.text_encoder).__name__,
+        "llm": (components.llm.config.to_dict().get("_name_or_path", "") or type(components.llm).__name__)
+        if with_llm
+        else None,
+        "max_sequence_length": args.max_sequence_length,
+        "llm_branch": llm_branch.to_dict() if with_llm else None,
+        "dtype": str(components.dtype),
+    }
+
+
+def training_data(args, components, items, spec, encoder, vae, llm_branch, with_llm, accelerator):
+    """(dataset, collate, the empty caption's features (each (1, ...)), the cache pass's peak GPU GiB or None).
+
+    With `--cache-dir` every clip is encoded once into the feature cache and the frozen models leave the GPU;
+    without it the dataset decodes clips and the VAE and text branches run in every step."""
+    device, clips = accelerator.device, VideoClips(items, spec)
+    if not args.cache_dir:
+        vae.to(device)
+        return clips, collate_clips, text_features(encoder, [""], with_llm, components.dtype), None
+    key = cache_key(items, spec, vae, args, components, llm_branch, with_llm)
+    cache = FeatureCache(args.cache_dir, key, len(items), args.cache_shard_size)
+    vae.to(device)
+    build_feature_cache(
+        cache, clips, encoder, vae, with_llm, components.dtype, accelerator, args.encode_batch_size, args.seed
+    )
+    vae.to("cpu")
+    components.text_encoder.to("cpu")
+    if with_llm and not getattr(components.llm, "is_loaded_in_8bit", False):
+        components.llm.to("cpu")
+    # The cache pass and the training steps peak apart: a 24 GB GPU must hold each, and with the frozen models
+    # off the GPU afterwards the training's own peak is the figure that says which GPU the training fits.
+    cache_peak = _peak_gib(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    return CachedClips(cache), collate_cached, cache.read_empty(), cache_peak
+
+
+def build_model(args, components: TrainingComponents, llm_branch: LLMBranchConfig, with_llm: bool) -> MimirDenoiser:
+    """TokenFuser + DiT (or the DiT's LoRA) as one trainable module, the fuser from `--seed`."""
     transformer = components.transformer
     if args.lora_rank:
         add_lora(transformer, args.lora_rank, args.lora_alpha)
@@ -303,7 +298,55 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         llm_dim=components.llm.config.hidden_size if with_llm else 576,
         num_llm_layers=len(llm_branch.hidden_layers),
     )
-    model = MimirDenoiser(fuser, transformer).train()
+    return MimirDenoiser(fuser, transformer).train()
+
+
+def save_weights(accelerator, model, ema, run: Path, llm_branch, base) -> None:
+    """The Mimir weights folder of the run (the EMA weights with `--use-ema`); every process takes part (FSDP
+    gathers the shards), the main one writes."""
+    full_state = accelerator.get_state_dict(model)
+    if accelerator.is_main_process:
+        if ema is not None:
+            ema.store(trainable_parameters(model))
+            ema.copy_to(trainable_parameters(model))
+            full_state = accelerator.get_state_dict(model)
+        save_mimir_weights(run, accelerator.unwrap_model(model), llm_branch, full_state, base)
+        if ema is not None:
+            ema.restore(trainable_parameters(model))
+
+
+@dataclass
+class FrozenParts:
+    """What a training step reads and never trains: the frozen VAE and text branches (used on decoded clips, without
+    a feature cache), the empty caption's features (each (1, ...)) and the DiT's RoPE tables."""
+
+    vae: AutoencoderKLCogVideoX
+    encoder: PromptEncoder
+    components: TrainingComponents
+    empty: dict
+    rotary: tuple[torch.Tensor, torch.Tensor] | None
+
+
+def batch_loss(model, batch: dict, generator: torch.Generator, frozen: FrozenParts, args, with_llm: bool):
+    """v-prediction loss of one (micro-)batch, on `generator`'s device: cached features, or the frozen models on
+    decoded clips; caption dropout by the shared rule (mimir/train/loop.py)."""
+    device = generator.device
+    if "latents" in batch:
+        latents = batch["latents"].to(device, torch.float32)  # (B, F_lat, C, h, w)
+        text = {k: batch.get(k) for k in TEXT_KEYS}
+    else:
+        latents = video_latents(frozen.vae, batch["video"].to(device), generator).float()  # (B, F_lat, C, h, w)
+        text = text_features(frozen.encoder, batch["caption"], with_llm, frozen.components.dtype)
+    text = caption_dropout(
+        text, frozen.empty, args.caption_dropout, args.encoder_dropout if with_llm else 0.0, generator
+    )
+    text = {k: v if v is None or k.endswith("mask") else v.float() for k, v in text.items()}
+    return v_prediction_loss(model, frozen.components.scheduler, latents, text, frozen.rotary, generator)
+
+
+def prepare_training(args, model: MimirDenoiser, accelerator: Accelerator):
+    """(model, optimizer, LR schedule, EMA or None), prepared by the accelerator; the frozen base of a LoRA stored in
+    `--lora-base-storage`."""
     optimizer = build_optimizer(
         model, args.optimizer, args.learning_rate, args.fuser_learning_rate or args.learning_rate, args.weight_decay
     )
@@ -321,7 +364,51 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         store_frozen_base_in(accelerator.unwrap_model(model).transformer, args.lora_base_storage)
     ema = EMAModel(trainable_parameters(model), decay=args.ema_decay) if args.use_ema else None
     if ema is not None:
-        ema.to(device)
+        ema.to(accelerator.device)
+    return model, optimizer, lr_schedule, ema
+
+
+def write_run_records(run: Path, report: DataReport, broken: int, training_peaks: list, cache_peaks: list) -> None:
+    """data_report.json with the clips that broke during training, and peak_memory.json (GiB per process)."""
+    (run / "data_report.json").write_text(
+        json.dumps({**report.to_dict(), "broken_during_training": broken}, indent=1) + "\n"
+    )
+    peaks = {
+        "peak_allocated_gib_per_process": [
+            None if t is None else max(t, c or 0.0) for t, c in zip(training_peaks, cache_peaks)
+        ],
+        "cache_pass_peak_allocated_gib_per_process": cache_peaks,  # None without --cache-dir (or on the CPU)
+        "training_peak_allocated_gib_per_process": training_peaks,
+    }
+    (run / "peak_memory.json").write_text(json.dumps(peaks) + "\n")
+
+
+def train_on_videos(args, components: TrainingComponents) -> Path:
+    accelerator = new_accelerator(args)
+    device, run = accelerator.device, Path(args.output_dir)
+    with_llm = args.fusion_type != "t5_only"
+
+    # 1. Data: scan once, count what is skipped.
+    spec = ClipSpec(args.num_frames, args.height, args.width, args.fps)
+    check_sizes(spec, components.vae, components.transformer)
+    items, report = scan_videos(run, args.data, list_videos(args.data), spec, clip_filter_of(args), accelerator)
+    accelerator.print(f"data: {report.summary()}")
+    if accelerator.is_main_process:
+        (run / "data_report.json").write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+    llm_branch: LLMBranchConfig = llm_branch_of_run(run, args)
+    if accelerator.is_main_process:
+        llm_branch.save(run)
+    encoder = prompt_encoder_of(components, args, llm_branch, with_llm)
+    vae = frozen_vae(components.vae, args.vae_tiling)
+
+    # 2. Optional feature cache: afterwards the frozen models leave the GPU.
+    dataset, collate, empty, cache_peak = training_data(
+        args, components, items, spec, encoder, vae, llm_branch, with_llm, accelerator
+    )
+
+    # 3. Model, optimizer, schedule, EMA; resume.
+    model = build_model(args, components, llm_branch, with_llm)
+    model, optimizer, lr_schedule, ema = prepare_training(args, model, accelerator)
     state = TrainingState(accelerator, run, lr_schedule, *([ema] if ema is not None else []))
     step = state.resume()
     if accelerator.is_main_process and args.report_to != "none":
@@ -329,12 +416,15 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
             "mimir", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
         )
     log = LossLog(run) if accelerator.is_main_process else None
-    unwrapped = accelerator.unwrap_model(model)
+    transformer = accelerator.unwrap_model(model).transformer
+    vae_scale_spatial = 2 ** (len(vae.config.block_out_channels) - 1)
+    latent_frames = (args.num_frames - 1) // vae.config.temporal_compression_ratio + 1
     rotary = (
-        rotary_embeddings(unwrapped.transformer, vae_scale_spatial, args.height, args.width, latent_frames, device)
-        if unwrapped.transformer.config.use_rotary_positional_embeddings
+        rotary_embeddings(transformer, vae_scale_spatial, args.height, args.width, latent_frames, device)
+        if transformer.config.use_rotary_positional_embeddings
         else None
     )
+    frozen = FrozenParts(vae, encoder, components, empty, rotary)
     # One batch per micro-step: a step of --gradient-accumulation-steps k takes k batches per process.
     batches = StepBatches(
         len(dataset),
@@ -347,41 +437,11 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
     )
     loader = clip_loader(dataset, batches, collate, args.dataloader_num_workers)
 
-    def write_weights() -> None:
-        full_state = accelerator.get_state_dict(model)  # every process: FSDP gathers the shards
-        if accelerator.is_main_process:
-            if ema is not None:
-                ema.store(trainable_parameters(model))
-                ema.copy_to(trainable_parameters(model))
-                full_state = accelerator.get_state_dict(model)
-            save_mimir_weights(run, accelerator.unwrap_model(model), llm_branch, full_state, components.base)
-            if ema is not None:
-                ema.restore(trainable_parameters(model))
-
-    def batch_loss(batch: dict, generator: torch.Generator) -> torch.Tensor:
-        """v-prediction loss of one (micro-)batch: cached features, or the frozen models on decoded clips."""
-        if "latents" in batch:
-            latents = batch["latents"].to(device, torch.float32)  # (B, F_lat, C, h, w)
-            text = {k: batch.get(k) for k in TEXT_KEYS}
-        else:
-            latents = video_latents(vae, batch["video"].to(device), generator).float()  # (B, F_lat, C, h, w)
-            text = text_features(encoder, batch["caption"], with_llm, components.dtype)
-        B = latents.shape[0]
-        # Caption dropout (CFG): the empty caption's features in both branches.
-        drop = torch.rand(B, device=device, generator=generator) < args.caption_dropout  # (B,)
-        text = with_empty_rows(text, empty, drop, TEXT_KEYS)
-        if with_llm and args.encoder_dropout > 0:
-            # As in the nano recipe (our choice): some captions reach the DiT through the LLM branch alone.
-            alone = torch.rand(B, device=device, generator=generator) < args.encoder_dropout  # (B,)
-            text = with_empty_rows(text, empty, alone, ("encoder_embeds", "encoder_mask"))
-        text = {k: v if v is None or k.endswith("mask") else v.float() for k, v in text.items()}
-        return v_prediction_loss(model, components.scheduler, latents, text, rotary, generator)
-
-    # 4. Train.
+    # 4. Train; 5. checkpoint: every --checkpoint-every steps, at the end and at the time limit (mimir/train/loop.py).
     progress = tqdm(
         total=args.max_train_steps, initial=step, desc="train", disable=not accelerator.is_local_main_process
     )
-    deadline = time.time() + 60 * args.time_limit_minutes if args.time_limit_minutes is not None else float("inf")
+    time_limit = TimeLimit(args.time_limit_minutes)
     broken, last, losses = 0, None, []
     accumulation = args.gradient_accumulation_steps
     for micro, batch in enumerate(loader, start=step * accumulation):
@@ -400,7 +460,7 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
         )
         with accelerator.accumulate(model):  # DDP syncs, and the optimizer steps, on the last micro-batch only
             with accelerator.autocast():
-                loss = batch_loss(batch, generator)
+                loss = batch_loss(model, batch, generator, frozen, args, with_llm)
             accelerator.backward(loss)
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(trainable_parameters(model), args.max_grad_norm)
@@ -414,21 +474,20 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
             ema.step(trainable_parameters(model))
         step += 1
         progress.update(1)
-        out_of_time = time.time() > deadline
+        out_of_time = time_limit.passed()
         mean_loss = accelerator.reduce(torch.stack(losses).mean(), reduction="mean")  # the global batch's loss
         losses = []
         if log is not None:
             log.add(mean_loss)
-        if step % args.log_every == 0 or step == args.max_train_steps or out_of_time:
+        if step_due(step, args.log_every, args.max_train_steps, out_of_time):
             lr = lr_schedule.get_last_lr()[0]
             if log is not None:
                 log.write(step, mean_loss.item(), lr)
             accelerator.log({"loss": mean_loss.item(), "lr": lr}, step=step)
             progress.set_postfix(loss=f"{mean_loss.item():.4f}")
         # --checkpoint-every 0 never saves (a benchmark: a 5B full fine-tune's checkpoint takes ~90 GB of disk).
-        every = args.checkpoint_every
-        if every > 0 and (step % every == 0 or step == args.max_train_steps or out_of_time):
-            state.save(step, weights=write_weights)
+        if step_due(step, args.checkpoint_every, args.max_train_steps, out_of_time):
+            state.save(step, weights=lambda: save_weights(accelerator, model, ema, run, llm_branch, components.base))
         if out_of_time:
             break
     progress.close()
@@ -437,22 +496,12 @@ def train_on_videos(args, components: TrainingComponents) -> Path:
     training_peaks = gather_object([_peak_gib(device)])
     cache_peaks = gather_object([cache_peak])
     if accelerator.is_main_process:
-        (run / "data_report.json").write_text(
-            json.dumps({**report.to_dict(), "broken_during_training": broken}, indent=1) + "\n"
-        )
-        peaks = {
-            "peak_allocated_gib_per_process": [
-                None if t is None else max(t, c or 0.0) for t, c in zip(training_peaks, cache_peaks)
-            ],
-            "cache_pass_peak_allocated_gib_per_process": cache_peaks,  # None without --cache-dir (or on the CPU)
-            "training_peak_allocated_gib_per_process": training_peaks,
-        }
-        (run / "peak_memory.json").write_text(json.dumps(peaks) + "\n")
+        write_run_records(run, report, broken, training_peaks, cache_peaks)
     accelerator.print(f"data: {report.summary()}; broken during training: {broken}")
     # Let go of the DDP wrapper while every process still holds the group. The accelerator keeps the prepared model
     # until it is collected; collected after the group had closed, two CPU processes (gloo) hung now and then in
     # teardown, one of them after its last report (3 runs in 10, 2026-11-30).
-    model = optimizer = loader = None  # (the closures above hold `model` too)
+    model = optimizer = loader = frozen = None
     accelerator.free_memory()
     gc.collect()
     accelerator.wait_for_everyone()
