@@ -18,42 +18,24 @@ import html
 import logging
 import os
 import random
-import signal
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
-from starlette.middleware import Middleware
 
+import ui
 from mimir import tokens
-from mimir.loading import load_pipelines
 from mimir.outputs import MAX_AGE_SECONDS
 from mimir.pair import MODELS
 from mimir.studio.config import StudioConfig, add_app_args, add_model_args
-from mimir.studio.downloads import TrialFileTracker
-from mimir.studio.gpu import check_memory_for_space, on_zero_gpu
+from mimir.studio.examples import load_examples
 from mimir.studio.service import Studio
-from mimir.study import analysis, trials, votes
+from mimir.study import analysis, votes
 from mimir.study.trial_store import TrialStoreError
 from mimir.study.vote_store import VoteStoreError
 from mimir.video import MAX_SEED
-from ui import (
-    MODEL_QUEUE,
-    Dropdown,
-    IntSlider,
-    Number,
-    Radio,
-    Slider,
-    StudioBlocks,
-    Textbox,
-    bar,
-    bounded_queue,
-    client_of,
-    request_alive,
-    user_errors,
-)
 
 
 logger = logging.getLogger("mimir.app")
@@ -61,11 +43,6 @@ logger = logging.getLogger("mimir.app")
 ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = ROOT / "prompts" / "examples"
 CSS_PATH = ROOT / "assets" / "css" / "studio.css"
-# Example categories in order: unseen wordings first (where the models differ; drawn by the rule written in that
-# file, never by which model wins), then the paper's prompt categories (Fig. 1, 5, 6) in its order.
-EXAMPLE_CATEGORIES = (
-    "unseen_wordings", "colour", "spatial_relationship", "counting", "action_order", "appearance", "lighting"
-)  # fmt: skip
 # UI policy, not model rules: the pipeline accepts any guidance >= 0 and up to num_train_timesteps steps; the sliders
 # offer the range where CogVideoX-style guidance and step counts make sense interactively.
 GUIDANCE_RANGE = (1.0, 20.0)
@@ -74,44 +51,39 @@ MAX_UI_STEPS = 100
 CACHE_SWEEP_SECONDS = 600
 
 
-def load_examples(folder: Path = EXAMPLES_DIR) -> dict[str, list[str]]:
-    """Example prompts per category, in EXAMPLE_CATEGORIES order, then any other file in the folder."""
-    files = {p.stem: p for p in sorted(folder.glob("*.txt"))}
-    order = [c for c in EXAMPLE_CATEGORIES if c in files] + [c for c in files if c not in EXAMPLE_CATEGORIES]
-    return {c: trials.load_prompt_file(files[c]) for c in order}
-
-
 def handlers(studio: Studio) -> SimpleNamespace:
     """The event handlers: widget values -> one studio call -> widget values (errors -> gr.Error, ui.user_errors)."""
 
-    @user_errors
+    @ui.user_errors
     def generate(prompt, negative_prompt, seed, num_frames, height, width, steps, guidance, progress=gr.Progress()):
         settings = studio.settings(
             prompt, negative_prompt, seed, num_frames=num_frames, height=height, width=width,
             num_inference_steps=steps, guidance_scale=guidance,
         )  # fmt: skip
-        pair = studio.generate_pair(settings, bar(progress), request_alive())
+        pair = studio.generate_pair(settings, ui.bar(progress), ui.request_alive())
         cog, mim = (pair.outputs[m] for m in MODELS)
         # Each result names its prompt: after a refused new prompt, the videos below still say whose they are.
         made_for = f"\n\n_made for “{html.escape(settings.prompt)}”, seed {settings.seed}_"
         return cog.video, mim.video, cog.info + made_for, mim.info + made_for, cog.files, mim.files, settings.seed
 
-    @user_errors
+    @ui.user_errors
     def token_space(prompts_text, answer_prompt, k, perplexity, seed, progress=gr.Progress()):
-        out = studio.token_space(prompts_text, answer_prompt, k, perplexity, seed, bar(progress), request_alive())
+        out = studio.token_space(
+            prompts_text, answer_prompt, k, perplexity, seed, ui.bar(progress), ui.request_alive()
+        )
         return (*out.figures, out.stats, out.volatility, out.answers)
 
-    @user_errors
+    @ui.user_errors
     def new_trial(own_prompt: str, request: gr.Request, progress=gr.Progress()):
-        t = studio.new_trial(own_prompt, client_of(request), bar(progress), request_alive())
+        t = studio.new_trial(own_prompt, ui.client_of(request), ui.bar(progress), ui.request_alive())
         return t.trial_id, t.prompt, t.seed, t.video_a, t.video_b, t.status, gr.update(interactive=False), "", {}
 
-    @user_errors
+    @ui.user_errors
     def vote(trial_id, instruction_following, physics, visual_quality, request: gr.Request):
         ballot = {"instruction_following": instruction_following, "physics": physics, "visual_quality": visual_quality}
-        return studio.vote(trial_id, ballot, client_of(request)), gr.update(interactive=False)
+        return studio.vote(trial_id, ballot, ui.client_of(request)), gr.update(interactive=False)
 
-    @user_errors
+    @ui.user_errors
     def results():
         r = studio.results()
         return r.summary, r.table2, r.bradley_terry, r.counts, r.figure, r.csv_path
@@ -136,7 +108,7 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
     d = studio.pipes.defaults
     supported = studio.pipes.mimir.supported_inputs
     steps_lo, steps_hi = supported.num_inference_steps
-    examples = load_examples()
+    examples = load_examples(EXAMPLES_DIR)
     choices = [(label, value) for value, label in votes.CHOICE_LABELS.items()]
     # The limit is stated where the prompt is typed: a longer prompt is refused (check_inputs), never cut.
     prompt_limit = (
@@ -145,7 +117,7 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
     )
     # Model events: one queue slot for all of them. Progress and errors show in one status line per tab, so a
     # refused input neither clears earlier results nor badges every output box with "Error".
-    model_event = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1}
+    model_event = {"concurrency_id": ui.MODEL_QUEUE, "concurrency_limit": 1}
 
     h = handlers(studio)
 
@@ -153,33 +125,38 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
     # they are built: point it into the app's folder, so those copies are swept and removed with it.
     os.environ["GRADIO_TEMP_DIR"] = str(studio.outputs.cache)
     sweep = (CACHE_SWEEP_SECONDS, int(MAX_AGE_SECONDS))
-    with StudioBlocks(title="Mimir Studio", delete_cache=sweep, analytics_enabled=analytics) as demo:
+    with ui.StudioBlocks(title="Mimir Studio", delete_cache=sweep, analytics_enabled=analytics) as demo:
         gr.Markdown(studio.header_markdown(), elem_id="header")
 
         with gr.Tab("Compare", id="compare"):
             with gr.Row():
                 with gr.Column(scale=2):
                     first = next(iter(examples.values()), [""])[0]
-                    prompt = Textbox(label="prompt", info=prompt_limit, lines=2, value=first, elem_id="prompt")
-                    negative_prompt = Textbox(label="negative_prompt", info=prompt_limit, lines=1)
+                    prompt = ui.Textbox(label="prompt", info=prompt_limit, lines=2, value=first, elem_id="prompt")
+                    negative_prompt = ui.Textbox(label="negative_prompt", info=prompt_limit, lines=1)
                 with gr.Column(scale=1):
                     with gr.Row():
                         # No min/max and no precision: the app's own check names the parameter and refuses 1.5
                         # (precision=0 would round it to 2 before the app sees it).
-                        seed = Number(label="seed", info=f"a whole number in 0..{MAX_SEED}", value=0, elem_id="seed")
+                        seed = ui.Number(
+                            label="seed", info=f"a whole number in 0..{MAX_SEED}", value=0, elem_id="seed"
+                        )
                         random_seed = gr.Button("random seed", size="sm", elem_id="random-seed")
-                    used_seed = gr.Number(label="used seed", interactive=False, precision=0, elem_id="used-seed")
+                    used_seed = gr.Number(
+                        label="used seed", value=None, placeholder="none yet", interactive=False, precision=0,
+                        elem_id="used-seed",
+                    )  # fmt: skip
             with gr.Accordion("settings", open=False):
                 with gr.Row():
-                    num_frames = Dropdown(list(supported.num_frames), value=d["num_frames"], label="num_frames")
-                    height = Dropdown(list(supported.height), value=d["height"], label="height")
-                    width = Dropdown(list(supported.width), value=d["width"], label="width")
+                    num_frames = ui.Dropdown(list(supported.num_frames), value=d["num_frames"], label="num_frames")
+                    height = ui.Dropdown(list(supported.height), value=d["height"], label="height")
+                    width = ui.Dropdown(list(supported.width), value=d["width"], label="width")
                 with gr.Row():
-                    steps = IntSlider(
+                    steps = ui.IntSlider(
                         steps_lo, min(steps_hi, MAX_UI_STEPS), value=d["num_inference_steps"], step=1,
                         label="num_inference_steps",
                     )  # fmt: skip
-                    guidance = Slider(*GUIDANCE_RANGE, value=d["guidance_scale"], step=0.5, label="guidance_scale")
+                    guidance = ui.Slider(*GUIDANCE_RANGE, value=d["guidance_scale"], step=0.5, label="guidance_scale")
             generate_btn = gr.Button("Generate both", variant="primary", elem_id="generate")
             generate_status = gr.Markdown(elem_id="generate-status", elem_classes="status-line")
             # The two videos stay side by side, each with its verdicts, at any width (studio.css); files below both.
@@ -203,17 +180,19 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
                 "fused condition. Hover a point for its token, source and norm; click a legend entry to hide a source."
             )
             with gr.Row():
-                token_prompts = Textbox(
+                token_prompts = ui.Textbox(
                     label="prompts for (a), (c), (d) — one per line",
                     info=f"at most {tokens.MAX_PROMPTS} prompts; each {prompt_limit}",
                     lines=4,
                     value="\n".join([p[0] for p in list(examples.values())[:4]]),
                 )
                 with gr.Column():
-                    answer_prompt = Textbox(label="prompt for (b) — empty: the first prompt", info=prompt_limit)
-                    k = IntSlider(*tokens.K_RANGE, value=4, step=1, label="K answer samples (b)", elem_id="tokens-k")
-                    perplexity = Slider(*tokens.PERPLEXITY_RANGE, value=10, step=1, label="t-SNE perplexity")
-                    token_seed = Number(label="answer sampling seed", value=0, elem_id="token-seed")
+                    answer_prompt = ui.Textbox(label="prompt for (b) — empty: the first prompt", info=prompt_limit)
+                    k = ui.IntSlider(
+                        *tokens.K_RANGE, value=4, step=1, label="K answer samples (b)", elem_id="tokens-k"
+                    )
+                    perplexity = ui.Slider(*tokens.PERPLEXITY_RANGE, value=10, step=1, label="t-SNE perplexity")
+                    token_seed = ui.Number(label="answer sampling seed", value=0, elem_id="token-seed")
             tokens_btn = gr.Button("Compute token space", variant="primary", elem_id="tokens-run")
             tokens_status = gr.Markdown(elem_id="tokens-status", elem_classes="status-line")
             with gr.Row():
@@ -233,12 +212,12 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
                 + (f"\n\n**Note for the organiser:** {studio.persistence_note}" if studio.persistence_note else "")
             )
             with gr.Row():
-                own_prompt = Textbox(
+                own_prompt = ui.Textbox(
                     label="your own prompt (empty: the study list)", info=prompt_limit, scale=3, elem_id="own-prompt"
                 )
                 trial_btn = gr.Button("New trial", variant="primary", elem_id="new-trial", scale=1)
             with gr.Row():
-                trial_id = Textbox(label="trial id", interactive=False, elem_id="trial-id")
+                trial_id = ui.Textbox(label="trial id", interactive=False, elem_id="trial-id")
                 trial_prompt = gr.Textbox(label="prompt", interactive=False)
                 trial_seed = gr.Number(label="seed", interactive=False, precision=0)
             trial_status = gr.Markdown(elem_id="trial-status", elem_classes="status-line")
@@ -246,9 +225,9 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
                 video_a = gr.Video(label="Video A", elem_id="video-a", loop=False, autoplay=False, min_width=120)
                 video_b = gr.Video(label="Video B", elem_id="video-b", loop=False, autoplay=False, min_width=120)
             with gr.Row():
-                v_if = Radio(choices, label="Instruction following", elem_id="vote-instruction")
-                v_ph = Radio(choices, label="Physics", elem_id="vote-physics")
-                v_vq = Radio(choices, label="Visual quality", elem_id="vote-quality")
+                v_if = ui.Radio(choices, label="Instruction following", elem_id="vote-instruction")
+                v_ph = ui.Radio(choices, label="Physics", elem_id="vote-physics")
+                v_vq = ui.Radio(choices, label="Visual quality", elem_id="vote-quality")
             vote_btn = gr.Button("Submit vote", variant="primary", interactive=False, elem_id="submit-vote")
             reveal = gr.Markdown(elem_id="reveal", elem_classes="status-line")
             watched = gr.State({})
@@ -332,45 +311,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def create_app(args: argparse.Namespace) -> tuple[gr.Blocks, Studio]:
-    """Check the vote and trial files, load the pipelines (once) and build the queued Blocks app; used by main() and
-    the tests. The files are checked first: a bad --votes path fails in a second, not after loading the models."""
+    """The studio (files checked first, then the models, once) and its queued Blocks app; for main() and the tests."""
     config = StudioConfig.from_args(args)
-    check_memory_for_space(config.memory, on_zero_gpu())
-    Studio.check_files(config.votes)
-    pipes = load_pipelines(
-        preset=config.preset, mimir_weights=config.mimir_weights, memory=config.memory,
-        base_model=config.base_model, llm=config.llm, fast=config.fast,
-    )  # fmt: skip
-    studio = Studio(
-        pipes,
-        votes_path=config.votes,
-        study_prompts=config.study_prompts,
-        out_dir=config.out_dir,
-        vote_rate=(config.votes_per_minute, 60.0),
-        gpu_max_seconds=config.gpu_max_seconds,
-    )
+    studio = Studio.from_config(config)
     if studio.persistence_note:
         logger.warning(studio.persistence_note)
     return queued(build_demo(studio, analytics=config.analytics)), studio
 
 
 def queued(demo: gr.Blocks) -> gr.Blocks:
-    return bounded_queue(demo)
+    return ui.bounded_queue(demo)
 
 
 def launch_kwargs(studio: Studio) -> dict[str, Any]:
-    tracker = Middleware(TrialFileTracker, on_fetch=studio.study.mark_sent)
-    return {
-        "css_paths": [CSS_PATH] if CSS_PATH.exists() else None,
-        "app_kwargs": {"middleware": [tracker]},
-        "allowed_paths": [str(studio.outputs.root)],  # an --out-dir outside the temp folder must still be served
-    }
-
-
-def _stop_on_sigterm(signum: int, frame: Any) -> None:
-    # Gradio's launch loop closes the server on KeyboardInterrupt (and its shutdown removes its cached files); a
-    # plain SIGTERM (docker stop, a Space restart) would end the process without either.
-    raise KeyboardInterrupt
+    return ui.launch_kwargs(studio, CSS_PATH)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -385,13 +339,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def serve(demo: gr.Blocks, studio: Studio, host: str, port: int) -> None:
-    """Serve until Ctrl-C or SIGTERM, then remove the app's own output folder (never anything it did not create)."""
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    try:
-        demo.launch(server_name=host, server_port=port, **launch_kwargs(studio))
-    finally:
-        studio.outputs.remove_all()
-        logger.info("removed the output folder %s", studio.outputs.root)
+    ui.serve(demo, host, port, **launch_kwargs(studio), on_exit=studio.outputs.remove_all)
 
 
 if __name__ == "__main__":

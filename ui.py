@@ -10,8 +10,11 @@ from __future__ import annotations
 import functools
 import gc
 import html
+import json
 import logging
 import os
+import re
+import signal
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -21,10 +24,12 @@ import gradio as gr
 import torch
 from gradio import route_utils
 from gradio.context import LocalContext
+from starlette.middleware import Middleware
 
 from mimir.checks import shown
 from mimir.generation import GenerationCancelled
 from mimir.studio.config import on_space
+from mimir.studio.downloads import TrialFileTracker
 from mimir.studio.requests import Client, Refused, check_choice, check_number, check_text
 
 
@@ -38,11 +43,19 @@ MODEL_QUEUE = "model"
 MAX_QUEUE_SIZE = 64
 MAX_QUEUED_PER_CLIENT = 4
 OTHER_QUEUE_SIZE = 256
+# An error toast closes by itself after this long, so refusals in a row do not pile up ("Error (3)"); the tab's status
+# line keeps the last one.
+TOAST_SECONDS = 6
 
 
 def _refuse(name: str, reason: str) -> gr.Error:
     logger.warning("%s refused: %s", name, reason)
-    return gr.Error(html.escape(f"{name}: {reason}", quote=False), title="Input refused", print_exception=False)
+    return gr.Error(
+        html.escape(f"{name}: {reason}", quote=False),
+        duration=TOAST_SECONDS,
+        title="Input refused",
+        print_exception=False,
+    )
 
 
 def _checked(check: Callable[[], Any]) -> Any:
@@ -156,7 +169,8 @@ def user_errors(fn: Callable) -> Callable:
             origin = traceback.extract_tb(err.__traceback__)[-1]
             logger.warning("%s refused: %s [%s:%d]", fn.__name__, err, Path(origin.filename).name, origin.lineno)
             # gr.Error renders HTML: escape the quoted input (a prompt may hold "<"), keep the quotes readable.
-            raise gr.Error(html.escape(str(err), quote=False), title="Input refused", print_exception=False) from None
+            message = html.escape(str(err), quote=False)
+            raise gr.Error(message, duration=TOAST_SECONDS, title="Input refused", print_exception=False) from None
         except GenerationCancelled:
             # The client cancelled or went away: nobody reads this answer; the slot is free for the next request.
             logger.info("%s stopped: its request was cancelled or its client disconnected", fn.__name__)
@@ -167,6 +181,7 @@ def user_errors(fn: Callable) -> Callable:
             raise gr.Error(
                 "Out of memory while generating. Try fewer frames, a smaller size or fewer steps, "
                 "or start the app with --memory model_offload.",
+                duration=TOAST_SECONDS,
                 print_exception=False,
             ) from None
         except Exception as err:
@@ -175,7 +190,9 @@ def user_errors(fn: Callable) -> Callable:
             _free_memory()
             logger.exception("%s failed", fn.__name__)
             message = html.escape(f"{type(err).__name__}: {err}"[:300], quote=False)
-            raise gr.Error(f"{fn.__name__} failed: {message}. Please try again.", print_exception=False) from None
+            raise gr.Error(
+                f"{fn.__name__} failed: {message}. Please try again.", duration=TOAST_SECONDS, print_exception=False
+            ) from None
 
     return wrapper
 
@@ -260,3 +277,53 @@ def bounded_queue(demo: gr.Blocks) -> gr.Blocks:
 
     queue.push = bounded_push
     return demo
+
+
+def launch_kwargs(studio: Any, css_path: Path | None) -> dict[str, Any]:
+    """What `launch` needs besides host and port: the CSS, the middleware (whole-download tracking for the study,
+    404 for unknown API names), and the app's output folder as an allowed path (an --out-dir outside the temp
+    folder must still be served)."""
+    tracker = Middleware(TrialFileTracker, on_fetch=studio.study.mark_sent)
+    return {
+        "css_paths": [css_path] if css_path is not None and css_path.exists() else None,
+        "app_kwargs": {"middleware": [tracker, Middleware(UnknownEndpoints)]},
+        "allowed_paths": [str(studio.outputs.root)],
+    }
+
+
+class UnknownEndpoints:
+    """ASGI middleware: `/gradio_api/call/<name>` or `/run/<name>` for a name the app does not have answers 404 with
+    the names it has, where Gradio would raise inside its route (HTTP 500 and a traceback in the log)."""
+
+    ROUTE = re.compile(r"^/gradio_api/(?:call|run)/(?:v2/)?([^/]+)")
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        match = self.ROUTE.match(scope.get("path", "")) if scope["type"] == "http" else None
+        blocks = LocalContext.blocks.get(None) or getattr(scope.get("app"), "blocks", None)
+        names = {fn.api_name for fn in getattr(blocks, "fns", {}).values() if fn.api_name} if blocks else None
+        if match is None or names is None or match[1] in names:
+            return await self.app(scope, receive, send)
+        known = ", ".join(f"/{n}" for n in sorted(names))
+        body = json.dumps({"detail": f"no endpoint /{shown(match[1])[1:-1]}; this app has {known}"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 404, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    # Gradio's launch loop closes the server on KeyboardInterrupt (and its shutdown removes its cached files); a
+    # plain SIGTERM (docker stop, a Space restart) would end the process without either.
+    raise KeyboardInterrupt
+
+
+def serve(demo: gr.Blocks, host: str, port: int, on_exit: Callable[[], None], **kwargs: Any) -> None:
+    """Serve until Ctrl-C or SIGTERM, then `on_exit` (the studio removes its own output folder, nothing else)."""
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        demo.launch(server_name=host, server_port=port, **kwargs)
+    finally:
+        on_exit()
+        logger.info("stopped; removed the app's own output folder")

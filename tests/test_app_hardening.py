@@ -147,6 +147,12 @@ BAD_INPUTS = [
     ("vote trial id null", "vote", [None, "A", "A", "A"], "trial id: None is not text"),
     ("vote choice number", "vote", ["nope", 1, "A", "A"], "Instruction following: 1 is not one of the choices"),
     ("vote extra argument", "vote", ["nope", "A", "A", "A", "A"], "/vote: takes 4 arguments"),
+    # any JSON number: an integer of 401 digits made float() raise OverflowError and answered {"error": null}
+    ("seed huge integer", "generate", with_arg(GOOD, 2, 10**400), "seed: an integer of about 401 digits is far"),
+    ("steps huge integer", "generate", with_arg(GOOD, 6, -(10**400)), "a negative integer of about 401 digits"),
+    ("tokens K huge", "tokens", with_arg(TOKENS_GOOD, 2, 10**400), "an integer of about 401 digits"),
+    # a megabyte of trial id is refused without echoing it whole
+    ("vote trial id 1 MB", "vote", ["f" * 2**20, "A", "A", "A"], "unknown trial id 'ffffffff"),
 ]
 
 
@@ -159,6 +165,32 @@ def test_bad_input_is_refused_with_its_message_and_leaves_nothing(served, name, 
     assert message in payload["error"], payload["error"]
     assert payload["title"] == "Input refused"
     assert state(studio) == before
+
+
+def test_refusals_never_echo_a_huge_value(served, caplog):
+    client, _ = served
+    with caplog.at_level(logging.WARNING, logger="mimir.app"):
+        event, payload = call(client, "vote", ["f" * 2**20, "A", "A", "A"])
+    assert event == "error" and len(payload["error"]) < 300
+    assert all(len(r.getMessage()) < 400 for r in caplog.records)
+
+
+def test_unknown_endpoint_is_a_404_naming_the_endpoints(served, caplog):
+    client, _ = served
+    base = client.src.rstrip("/")
+    with caplog.at_level(logging.ERROR):
+        r = httpx.post(f"{base}/gradio_api/call/nope", json={"data": []})
+        g = httpx.get(f"{base}/gradio_api/call/nope/123")
+    assert r.status_code == 404 and g.status_code == 404
+    assert "no endpoint /nope" in r.json()["detail"] and "/generate" in r.json()["detail"]
+    assert not [rec for rec in caplog.records if rec.exc_info]  # no traceback in the log
+
+
+def test_telemetry_is_off_unless_asked_for(served):
+    _, studio = served
+    assert app.build_demo(studio).analytics_enabled is False
+    assert app.build_demo(studio, analytics=True).analytics_enabled is True
+    assert app.parse_args([]).analytics is False and app.parse_args(["--analytics"]).analytics is True
 
 
 def test_bad_input_table_covers_twenty_classes():
@@ -474,7 +506,7 @@ def test_generated_files_stay_in_the_app_folder(served):
 )
 def test_unusable_votes_path_stops_the_app_at_start(tmp_path, capsys, monkeypatch, make, message):
     """`python app.py --votes PATH` exits with status 2 and one clear line, before loading any model."""
-    monkeypatch.setattr(app, "load_pipelines", lambda **kw: pytest.fail("loaded the models first"))
+    monkeypatch.setattr("mimir.loading.load_pipelines", lambda **kw: pytest.fail("loaded the models first"))
     path = make(tmp_path)
     with pytest.raises(SystemExit) as exit_:
         app.main(["--votes", str(path)])

@@ -177,7 +177,7 @@ def test_the_cli_and_the_app_pass_the_switch_to_load_pipelines(monkeypatch, tmp_
     err = capsys.readouterr().err.replace("'off', 'on', 'fp8'", "off, on, fp8")
     assert "invalid choice: 'maybe' (choose from off, on, fp8)" in err
 
-    monkeypatch.setattr(app, "load_pipelines", fake_load)
+    monkeypatch.setattr("mimir.loading.load_pipelines", fake_load)
     monkeypatch.delenv("MIMIR_FAST", raising=False)
     assert app.parse_args([]).fast == "off" and app.parse_args(["--fast"]).fast == "on"
     monkeypatch.setenv("MIMIR_FAST", "on")

@@ -101,8 +101,8 @@ def test_building_the_app_touches_no_cuda_state(tmp_path):
 
 
 def test_group_offload_is_refused_on_zero_gpu_only():
-    app.check_memory_for_space("group_offload", zero_gpu=False)
-    app.check_memory_for_space("model_offload", zero_gpu=True)
+    gpu.check_memory_for_space("group_offload", zero_gpu=False)
+    gpu.check_memory_for_space("model_offload", zero_gpu=True)
     with pytest.raises(ValueError, match="memory='group_offload' cannot run on a ZeroGPU Space"):
-        app.check_memory_for_space("group_offload", zero_gpu=True)
-    assert app.on_zero_gpu() is False  # no `spaces` package here
+        gpu.check_memory_for_space("group_offload", zero_gpu=True)
+    assert gpu.on_zero_gpu() is False  # no `spaces` package here

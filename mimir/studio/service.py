@@ -25,7 +25,7 @@ from mimir.world.about import unplaced_note, world_summary
 from mimir.world.reader import parse_prompt
 
 from . import gpu
-from .config import VOTES_PER_MINUTE, votes_persistence_note
+from .config import VOTES_PER_MINUTE, StudioConfig, votes_persistence_note
 from .requests import Client
 from .study import TRIAL_PROGRESS_LABELS, ResultsOutput, Study, TrialOutput
 from .verdicts import result_markdown
@@ -122,6 +122,31 @@ class Studio:
         self.persistence_note = None if votes_path is None else votes_persistence_note(votes_path)
         self.outputs = OutputFolder(out_dir, **({} if max_output_bytes is None else {"max_bytes": max_output_bytes}))
         self.out_dir = self.outputs.root
+
+    @classmethod
+    def from_config(cls, config: StudioConfig) -> Studio:
+        """The app's studio: the Space check and the vote and trial files first (a bad --votes path fails in a second,
+        not after loading the models), then the pipelines, loaded once."""
+        from mimir.loading import load_pipelines  # seconds: torch, diffusers, the text models
+
+        gpu.check_memory_for_space(config.memory, gpu.on_zero_gpu())
+        cls.check_files(config.votes)
+        pipes = load_pipelines(
+            preset=config.preset,
+            mimir_weights=config.mimir_weights,
+            memory=config.memory,
+            base_model=config.base_model,
+            llm=config.llm,
+            fast=config.fast,
+        )
+        return cls(
+            pipes,
+            votes_path=config.votes,
+            study_prompts=config.study_prompts,
+            out_dir=config.out_dir,
+            vote_rate=(config.votes_per_minute, 60.0),
+            gpu_max_seconds=config.gpu_max_seconds,
+        )
 
     @staticmethod
     def check_files(votes_path: str | Path) -> None:

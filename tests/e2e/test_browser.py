@@ -161,14 +161,14 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     info = _text(page, "#info-mimir")
     assert "process RSS during this generation" in info
     verdict = re.search(
-        r"Whole scene: (pass|FAIL), (\d) of (\d) checks pass \(NanoBench scores a spatial_relationship prompt on its "
-        r"spatial_relationship check alone: (pass|FAIL)\)",
+        r"Whole scene: (pass|FAIL), (\d) of (\d) checks pass\. NanoBench counts this prompt by its spatial "
+        r"relationship check alone: (pass|FAIL)\.",
         info,
     )
     assert verdict, info
     assert (verdict[1] == "pass") == (verdict[2] == verdict[3])  # the headline is the whole scene's verdict
-    assert f"spatial_relationship {verdict[4]}" in info  # the counted verdict is that check's own
-    assert info.index(verdict[0]) < info.index("object_class ")  # then each check
+    assert f"spatial relationship {verdict[4]}" in info  # the counted verdict is that check's own
+    assert info.index(verdict[0]) < info.index("object class ")  # then each check
     page.locator("#video-mimir video").wait_for(state="attached")
     assert page.locator("#used-seed input").input_value() == "0"
     videos = {sel: _video_src(page, sel) for sel in ("#video-cogvideox", "#video-mimir")}
@@ -190,7 +190,7 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     assert len(spans) == 1  # neither refused input ran a model
 
     # 3. Token space: progress through its stages, then four interactive plots and the value-range table
-    page.get_by_role("tab", name="Token space").click()
+    page.get_by_role("tab", name="Tokens").click()
     page.locator("#tokens-k input[type=number]").fill("2")  # two answers are enough to see them move; 4 cost a minute
     page.locator("#tokens-k input[type=number]").press("Enter")
     page.locator("#tokens-run").click()
@@ -204,7 +204,7 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     page.get_by_role("tab", name="Compare").click()
     page.locator("#prompt textarea").fill("three yellow triangles")
     page.locator("#generate").click()
-    page.get_by_role("tab", name="User study").click()
+    page.get_by_role("tab", name="Study").click()
     page.locator("#own-prompt textarea, #own-prompt input").first.fill(LONG_PROMPT)
     page.locator("#new-trial").click()
     _refused(page, "tokens long; this model reads at most 32")  # the study's own prompt is refused, not cut
