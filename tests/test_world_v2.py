@@ -1,6 +1,9 @@
 """World v2 (mimir/world/v2) and NanoBench-Comp (mimir/bench/comp*.py): schema, renderer, verdicts, splits, CLI."""
 
 import json
+import random
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +16,10 @@ from mimir.bench.suite import spec_seed
 from mimir.world import render as v1_render_fn
 from mimir.world.spec import SceneSpec as V1Spec
 from mimir.world.v2 import HEIGHT, NUM_FRAMES, WIDTH, load_suite, parse_spec, render, render_layout, vocab
+from mimir.world.v2.captions import caption, load_tables
 from mimir.world.v2.render import contact_distance, sdf
-from mimir.world.v2.sampler import sample_spec, suite_rng
+from mimir.world.v2.sampler import heldout_compositions, sample_spec, suite_rng
+from mimir.world.v2.suites import SPLITS
 
 
 def _spec(**kw):
@@ -166,3 +171,110 @@ def test_v1_spec_scores_with_v1_scorer():
     video = render([spec], [0], 9, 64, 64).numpy()[0]
     assert score_any(video, spec) == score_video(video, spec)
     assert not score_any(render_counterfactual(spec, 0, 9, 64, 64), spec)["pass"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# splits and wordings
+
+SUITES = Path(__file__).resolve().parents[1] / "prompts" / "bench" / "v2"
+
+
+def _shipped(split: str) -> list:
+    return [s for c in vocab.CATEGORIES for s in load_suite(SUITES / split / f"{c}.jsonl")]
+
+
+def test_shipped_suites_hold_120_lines_per_category_and_split():
+    for split in SPLITS:
+        for c in vocab.CATEGORIES:
+            specs = load_suite(SUITES / split / f"{c}.jsonl")
+            assert len(specs) >= 120 and {s.dimension for s in specs} == {c}
+            assert (split == "precise") == all(s.language is not None for s in specs)
+
+
+def test_training_never_meets_heldout_compositions():
+    for split in ("train", "heldout_wordings", "precise"):
+        assert not [s.id for s in _shipped(split) if heldout_compositions(s)]
+    assert all(heldout_compositions(s) for s in _shipped("heldout_compositions"))
+    rng = random.Random(0)  # the sampler that makes training data, beyond the shipped suites
+    for c in vocab.CATEGORIES:
+        assert not any(heldout_compositions(sample_spec(rng, c, "x")) for _ in range(30))
+    kinds = {h.split(":")[0] for s in _shipped("heldout_compositions") for h in heldout_compositions(s)}
+    assert kinds == {"pair", "objects", "action", "motion", "agent", "count"}
+
+
+def _phrases(table: dict) -> set[str]:
+    """Literal phrases of a wording table (slots cut out), without the plain vocabulary both splits share."""
+    plain = set(vocab.COLORS) | set(vocab.SHAPES) | {s + "s" for s in vocab.SHAPES} | {"crosses"}
+    out = set()
+
+    def walk(x):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                if k != "_doc":
+                    walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+        elif isinstance(x, str):
+            for form in x.split("|"):
+                for chunk in re.split(r"\{[^}]*\}", form):
+                    chunk = chunk.strip(" ,;:").lower()
+                    if len(chunk) >= 4 and chunk not in plain:
+                        out.add(chunk)
+
+    walk(table)
+    return out
+
+
+def test_heldout_and_precise_wordings_never_in_training_captions():
+    captions = [s.prompt.lower() for s in _shipped("train")]
+    rng = random.Random(1)
+    for c in vocab.CATEGORIES:  # fresh training captions too
+        captions += [caption(sample_spec(rng, c, "x"), rng, "train").lower() for _ in range(40)]
+    text = "\n".join(captions)
+    leaks = {p for p in _phrases(load_tables("heldout")) | _phrases(load_tables("precise")) if re.search(
+        rf"(?<![\w-]){re.escape(p)}(?![\w-])", text)}  # fmt: skip
+    assert not leaks
+    for word in ("none of them", "nothing", "more", "fewer", "as many", "twice", "from the left", "the first"):
+        assert not re.search(rf"\b{word}\b", text), word
+
+
+def test_precise_prompts_carry_their_phenomenon():
+    specs = _shipped("precise")
+    by = {p: [s for s in specs if s.language == p] for p in vocab.LANGUAGE}
+    assert all(by[p] for p in vocab.LANGUAGE)
+    descriptions = ("corners", "sides", "symbol", "points", "round")
+    assert all("the colour of" in s.prompt or any(d in s.prompt for d in descriptions) for s in by["world_knowledge"])
+    assert all("from the left" in s.prompt or "the first is" in s.prompt for s in by["ordinal"])
+    assert all(re.search(r"\b(none|nothing|not|never)\b", s.prompt) for s in by["negation"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the bench command line on v2 (and mixed) suites
+
+
+def test_cli_ground_truth_counterfactual_and_bad_line(tmp_path, capsys):
+    from mimir.bench.cli import cli_main
+
+    v1_line = {
+        "id": "c-s1",
+        "dimension": "color",
+        "prompt": "a red circle",
+        "objects": [{"shape": "circle", "color": "red"}],
+    }
+    lines = [v1_line] + [s.to_dict() for s in (load_suite(SUITES / "train" / "action_binding.jsonl")[:2])]
+    suite = tmp_path / "mix.jsonl"
+    suite.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = tmp_path / "gt.json"
+    assert cli_main(["--suite", str(suite), "--ground-truth", "--out", str(out)]) == 0
+    summary = json.loads(out.read_text())["suites"][str(suite)]["summary"]
+    assert summary["color"]["pass_rate"] == 1.0 and summary["action_binding"]["pass_rate"] == 1.0
+    assert cli_main(["--suite", str(suite), "--counterfactual", "--out", str(out)]) == 0
+    summary = json.loads(out.read_text())["suites"][str(suite)]["summary"]
+    assert summary["color"]["pass_rate"] == 0.0 and summary["action_binding"]["pass_rate"] == 0.0
+    capsys.readouterr()
+    bad = dict(lines[1], id="bad", objects=[{"shape": "circle", "color": "red", "action": "spin"},
+                                             {"shape": "star", "color": "blue"}])  # fmt: skip
+    suite.write_text("\n".join(json.dumps(x) for x in (lines[1], bad)) + "\n")
+    assert cli_main(["--suite", str(suite), "--ground-truth"]) == 2
+    assert "mix.jsonl:2: objects[0].action='spin'" in capsys.readouterr().err

@@ -25,16 +25,22 @@ from typing import Any
 import numpy as np
 import torch
 
+from mimir.bench.comp import score_any as score_video  # v1 specs: v1's score_video; v2 specs: NanoBench-Comp
+from mimir.bench.comp_validate import render_counterfactual
 from mimir.bench.report import aggregate, environment, format_table, write_report
-from mimir.bench.scorer import score_video
-from mimir.bench.suite import load_suites, spec_seed
+from mimir.bench.suite import spec_seed
 from mimir.pair import MODELS
-from mimir.world.render import render
 from mimir.world.spec import SceneSpec
+from mimir.world.v2 import render as render_v2
+from mimir.world.v2.render import HEIGHT as V2_HEIGHT
+from mimir.world.v2.render import NUM_FRAMES as V2_NUM_FRAMES
+from mimir.world.v2.render import WIDTH as V2_WIDTH
+from mimir.world.v2.spec import is_v1, load_suite
 
 
 # The renderer's video size for --ground-truth: a model run takes the pipeline's own defaults instead.
 GROUND_TRUTH_VIDEO = {"num_frames": 9, "height": 64, "width": 64}
+GROUND_TRUTH_VIDEO_V2 = {"num_frames": V2_NUM_FRAMES, "height": V2_HEIGHT, "width": V2_WIDTH}
 # What a report keeps of each video; the scorer's bulky `details` only with --details.
 RECORD_KEYS = ("id", "dimension", "split", "seed", "prompt", "pass", "checks", "quality", "suite")
 # Videos generated but not yet scored, per worker: enough to keep the workers busy, bounded so that generation
@@ -48,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", choices=MODELS, help="which pipeline of the nano preset generates")
     src.add_argument("--ground-truth", action="store_true", help="score the renderer's videos instead of a model's")
+    src.add_argument(
+        "--counterfactual",
+        action="store_true",
+        help="score the renderer's counterfactual videos (each differs in the checked fact): should fail",
+    )
     p.add_argument("--fusion-type", default=None, help="token fuser ablation (mimir model only)")
     p.add_argument("--weights", default=None, help="directory of Mimir weights (default: the shipped nano weights)")
     p.add_argument(
@@ -112,15 +123,25 @@ def generate_batch(pipe, prompts: list[str], seeds: list[int], video: dict[str, 
 
 
 class GroundTruthSource:
-    """Videos from the world's renderer (the scorer's reference)."""
+    """Videos from the world's renderer (the scorer's reference), or its counterfactuals: v1 specs at v1's video
+    size, v2 specs at v2's."""
 
-    def __init__(self):
-        self.defaults = dict(GROUND_TRUTH_VIDEO)
+    def __init__(self, counterfactual: bool = False, index: dict[str, int] | None = None):
+        self.defaults = {"v1": dict(GROUND_TRUTH_VIDEO), "v2": dict(GROUND_TRUTH_VIDEO_V2)}
         self.trained = None
+        self.counterfactual = counterfactual
+        self.index = index or {}  # spec id -> line in its suite: picks the counterfactual as the validation does
 
-    def __call__(self, specs: list[SceneSpec], seeds: list[int]) -> np.ndarray:
-        d = self.defaults
-        return render(specs, seeds, d["num_frames"], d["height"], d["width"]).numpy()  # (B, F, H, W, 3)
+    def __call__(self, specs: list[SceneSpec], seeds: list[int]) -> list[np.ndarray]:
+        videos = []  # sizes differ between v1 and v2 specs: a list of (F, H, W, 3)
+        for spec, seed in zip(specs, seeds):
+            d = self.defaults["v1" if is_v1(spec) else "v2"]
+            size = d["num_frames"], d["height"], d["width"]
+            if self.counterfactual:
+                videos.append(render_counterfactual(spec, self.index.get(spec.id, 0), *size, seed=seed))
+            else:
+                videos.append(render_v2([spec], [seed], *size).numpy()[0])
+        return videos
 
 
 class ModelSource:
@@ -207,7 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"--fusion-type={args.fusion_type!r} applies to --model mimir only")
         if args.llm_branch != "on":
             raise ValueError(f"--llm-branch={args.llm_branch!r} applies to --model mimir only")
-    suites = load_suites(args.suite)
+    suites = {str(p): load_suite(p) for p in args.suite}  # v1 and v2 lines; a bad line stops here, named
     if args.limit is not None:
         suites = {p: specs[: args.limit] for p, specs in suites.items()}
     jobs = [
@@ -218,7 +239,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ]
 
     # 2. Video source
-    source = GroundTruthSource() if args.ground_truth else ModelSource(args)
+    if args.ground_truth or args.counterfactual:
+        index = {s.id: i for specs in suites.values() for i, s in enumerate(specs)}
+        source = GroundTruthSource(args.counterfactual, index)
+    else:
+        source = ModelSource(args)
 
     # 3. Generate and score
     started = time.perf_counter()
@@ -242,7 +267,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for path in suites
     }
     settings = dict(vars(args))
-    settings["source"] = "ground_truth" if args.ground_truth else args.model
+    settings["source"] = (
+        "ground_truth" if args.ground_truth else "counterfactual" if args.counterfactual else args.model
+    )
     settings["video"] = source.defaults
     settings["trained_weights"] = source.trained
     return {

@@ -22,7 +22,8 @@ what the renderer draws, so blur and small colour shifts do not flip a verdict:
   patient carried the push's way in the second; collide, both approaching in the first half and both going apart in
   the second (an interaction without contact fails);
 - generative_numeracy: per kind (shape, colour), the most common per-frame count equals the spec's; a negation
-  (`exclude`) also wants no copy of the excluded kind in most frames.
+  (`exclude`) also wants no copy of the excluded kind in most frames, and when it excludes a colour of the one shape
+  all objects share ("five circles, none of them red") the copies of that shape are counted over all colours.
 """
 
 from collections import Counter
@@ -255,14 +256,21 @@ def check_interaction(dets, ok, spec: SceneSpec, H: int, W: int) -> tuple[bool, 
 
 def check_numeracy(dets, ok, spec: SceneSpec, H: int, W: int) -> tuple[bool, dict]:
     frames = [t for t in range(len(dets)) if ok[t]]
+    ex = spec.exclude
+    # "five circles, none of them red" names no colour of the five: one shape's copies are counted over all colours
+    by_shape = ex is not None and ex.shape is not None and all(o.shape == ex.shape for o in spec.objects)
+    groups = (
+        [(ex.shape, None, sum(o.count for o in spec.objects))]
+        if by_shape
+        else [(o.shape, o.color, o.count) for o in spec.objects]
+    )
     counts = []
-    for o in spec.objects:
-        per_frame = [len(find(dets[t], o.shape, o.color)) for t in frames]
+    for shape, color, _ in groups:
+        per_frame = [len(find(dets[t], shape, color)) for t in frames]
         counts.append(Counter(per_frame).most_common(1)[0][0] if per_frame else 0)
-    verdict = 2 * len(frames) > len(dets) and all(c == o.count for c, o in zip(counts, spec.objects))
+    verdict = 2 * len(frames) > len(dets) and all(c == g[2] for c, g in zip(counts, groups))
     details: dict[str, Any] = {"counts": counts}
-    if spec.exclude is not None:
-        ex = spec.exclude
+    if ex is not None:
         flags = [len(find(dets[t], ex.shape, ex.color)) == 0 for t in frames]
         details["excluded_absent_share"] = round(sum(flags) / max(len(flags), 1), 3)
         verdict = verdict and _majority(flags)

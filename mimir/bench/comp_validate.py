@@ -103,10 +103,12 @@ def counterfactual(spec: AnySpec, k: int = 0) -> tuple[AnySpec, dict[str, Any], 
     return alt, {}, f"object {i}'s count {'+1' if up or spec.objects[i].count == 1 else '-1'}"
 
 
-def render_counterfactual(spec: AnySpec, k: int, num_frames: int, height: int, width: int) -> np.ndarray:
-    """The counterfactual video (F, H, W, 3) of `spec`, rendered with the spec's own seed."""
+def render_counterfactual(
+    spec: AnySpec, k: int, num_frames: int, height: int, width: int, seed: int | None = None
+) -> np.ndarray:
+    """The counterfactual video (F, H, W, 3) of `spec`, rendered with `seed` (default: the spec's own)."""
     alt, kwargs, _ = counterfactual(spec, k)
-    seed = spec_seed(spec)
+    seed = spec_seed(spec) if seed is None else seed
     if is_v1(spec):
         return render([alt], [seed], num_frames, height, width).numpy()[0]
     return render([alt], [seed], num_frames, height, width, **kwargs).numpy()[0]

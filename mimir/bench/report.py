@@ -14,6 +14,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from mimir.bench.environment import environment  # noqa: F401  (reports store it; importers of old keep working)
+from mimir.world.v2.vocab import CATEGORIES
 from mimir.world.vocab import DIMENSIONS
 
 
@@ -36,7 +37,7 @@ def aggregate(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     "quality": {name: mean}}}, dimensions in vocab order, only those present.
     """
     out: dict[str, dict[str, Any]] = {}
-    for dim in DIMENSIONS:
+    for dim in DIMENSIONS + CATEGORIES:  # v1 dimensions, then world v2's (NanoBench-Comp)
         rows = [r for r in results if r["dimension"] == dim]
         if not rows:
             continue
