@@ -1,6 +1,8 @@
 """The app on tiny seeded pipelines in its own process, for the tests that kill it (SIGKILL, SIGTERM).
 
-    python -m tests.serve_tiny --port P --votes FILE --out-dir DIR --study-prompts FILE
+    python -m tests.serve_tiny --port P --votes FILE --out-dir DIR --study-prompts FILE [--votes-per-minute N]
+
+As behind a proxy when started with MIMIR_BEHIND_PROXY=1 (the vote rate is then keyed on X-Forwarded-For).
 
 Serves through `app.serve`, the same path as `python app.py` (SIGTERM handler, output folder removed on shutdown).
 """
@@ -30,5 +32,5 @@ if __name__ == "__main__":
     parser.add_argument("--votes", required=True)
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--study-prompts", required=True)
-    parser.add_argument("--votes-per-minute", type=int, default=10_000, help="per session (default: no limit)")
+    parser.add_argument("--votes-per-minute", type=int, default=10_000, help="per client address (default: no limit)")
     main(parser.parse_args())
