@@ -144,15 +144,28 @@ def main(args: argparse.Namespace) -> None:
     for p in suites:
         load_suite(p)  # fail on a bad line before the long run
     started = time.perf_counter()
-    jobs = [(p, args.limit, Path(p).parent.name in args.degraded_splits) for p in suites]
+    out = Path(args.out)
+    partial = out.with_suffix(".partial.json")  # one entry per finished suite: a long run that stops keeps them
+    results = json.loads(partial.read_text()) if args.resume and partial.exists() else {}
+    order = {"train": 0, "heldout_compositions": 1, "precise": 2, "heldout_wordings": 3}
+    todo = sorted((p for p in suites if _name(p) not in results), key=lambda p: order.get(Path(p).parent.name, 9))
+    jobs = [(p, args.limit, Path(p).parent.name in args.degraded_splits) for p in todo]
     with Pool(args.workers) as pool:
-        results = dict(pool.map(_one, jobs, chunksize=1))
+        for name, result in pool.imap_unordered(_one, jobs):
+            results[name] = result
+            partial.write_text(json.dumps(results, default=str))
+            print(
+                f"{name}: ground truth {result['ground_truth']:.3f}, counterfactual rejected "
+                f"{result['counterfactual_rejected']:.3f} ({result['seconds']} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    results = {k: results[k] for k in sorted(results)}
     seconds = time.perf_counter() - started
     env = environment()
     command = ".venv/bin/python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *sys.argv[1:]])
     report = {"command": command, "environment": env, "seconds": round(seconds, 1), "suites": results,
               "per_category": per_category(results)}  # fmt: skip
-    out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str))
     out.with_suffix(".md").write_text(to_markdown(results, env, command, seconds))
     print(out.with_suffix(".md").read_text())
@@ -164,5 +177,6 @@ if __name__ == "__main__":
     parser.add_argument("--limit", type=int, default=None, help="first N specs per suite (quick runs)")
     parser.add_argument("--degraded-splits", nargs="*", default=["train"], help="splits that also get blur + noise")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--resume", action="store_true", help="keep the suites of OUT.partial.json, run the rest")
     parser.add_argument("--out", default=str(HERE / "SCORER_VALIDATION_V2.md"), help="writes OUT.md and OUT.json")
     main(parser.parse_args())
