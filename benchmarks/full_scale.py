@@ -1,7 +1,7 @@
 """CogVideoX-5B and Mimir-5B at their true shapes, in every memory mode, against diffusers' own `CogVideoXPipeline`.
 
 No 5B weights can be downloaded on the GPU machine, and time and memory do not depend on the weight values: every
-component is built with random weights from the published configs written out below (THUDM/CogVideoX-5b's
+component is built with random weights from the published configs in mimir/bench/random_5b.py (THUDM/CogVideoX-5b's
 transformer, VAE, scheduler and T5-v1.1-XXL text encoder; microsoft/Phi-3.5-mini-instruct), saved in bf16 in the
 diffusers/transformers folder layouts, and loaded back through the preset's own loader (`load_pipelines("cogvideox-5b",
 base_model=..., llm=..., mimir_weights=...)`), exactly as a user's local copies would be.

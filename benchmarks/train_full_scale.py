@@ -111,9 +111,9 @@ def random_components(device: torch.device, transformer_dtype: torch.dtype, tiny
     shapes = TINY if tiny else FULL
     modules = dict(random_modules(shapes, device, {"transformer": transformer_dtype}))
     transformer, vae, text_encoder, llm = (modules[k] for k in ("transformer", "vae", "text_encoder", "llm"))
-    # Where the preset's loader leaves it (mimir.train.components.training_components): the DiT waits on the host while
-    # the feature cache is built, and the trainer moves it to the GPU when it prepares the model. The runs of 2026-11-30
-    # kept it on the GPU throughout, so their cache-building peak includes it (10.4 GiB in bf16).
+    # Where the preset's loader leaves it (mimir.train.components.training_components): the DiT waits on the host
+    # while the feature cache is built, and the trainer moves it to the GPU when it prepares the model. The runs of
+    # 2026-11-30 kept it on the GPU throughout, so their cache-building peak includes it (10.4 GiB in bf16).
     transformer.to("cpu")
     return TrainingComponents(
         tokenizer, text_encoder, tokenizer, llm, vae, transformer, nano_scheduler(), torch.bfloat16, COGVIDEOX_5B
