@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from mimir.bench.comp_validate import validate_comp
-from mimir.bench.report import environment, wilson_interval
+from mimir.bench.environment import environment
+from mimir.bench.report import wilson_interval
 from mimir.world.v2 import vocab
 from mimir.world.v2.render import HEIGHT, NUM_FRAMES, WIDTH
 from mimir.world.v2.spec import load_suite
