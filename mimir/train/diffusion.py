@@ -21,8 +21,9 @@ from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
 from diffusers.models.embeddings import get_3d_rotary_pos_embed
 from diffusers.pipelines.cogvideo.pipeline_cogvideox import get_resize_crop_region_for_grid
 
-from mimir.presets import load_minilm, load_smollm2, nano_scheduler, nano_transformer_config
+from mimir.presets import nano_scheduler, nano_transformer_config
 from mimir.text_encoding import LLM_BRANCH_FILE, LLMBranchConfig, PromptEncoder
+from mimir.text_models import load_minilm, load_smollm2
 from mimir.token_fuser import TokenFuser, load_token_fuser
 
 from .checkpoint import LossLog, TrainingState, weights_digest, write_args
