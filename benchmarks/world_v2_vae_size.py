@@ -53,12 +53,12 @@ def main(args: argparse.Namespace) -> None:
         verdicts = defaultdict(list)
         for spec, g, r in zip(specs, gt.numpy(), rec):
             dg, dr = detect_video(g), detect_video(r)
-            for fg, fr in zip(dg, dr):
+            for t, (fg, fr) in enumerate(zip(dg, dr)):
                 for b in fg.objects:
                     cls = size_class(b.radius, size, size)
                     hit = [o for o in fr.objects if (o.mask & b.mask).sum() > 0.3 * b.area]
                     found[cls].append(any(o.color == b.color and o.shape == b.shape for o in hit))
-                    color_err[cls].append(float(np.abs(r[b.mask] - g[b.mask]).mean()))
+                    color_err[cls].append(float(np.abs(r[t][b.mask] - g[t][b.mask]).mean()))
             verdicts[spec.dimension].append(score_any(r, spec)["pass"])
         out[size] = {
             "object_found_with_colour_and_shape": {k: round(float(np.mean(v)), 3) for k, v in found.items()},

@@ -137,9 +137,13 @@ def _body(spec: SceneSpec, t: dict[str, Any], rng: random.Random, np: Callable, 
     return intro + _clauses(clauses, t, rng)
 
 
+_CLAUSE_BODIES = ("dynamic_attribute_binding", "motion_binding", "action_binding", "object_interactions")
+
+
 def _scene(spec: SceneSpec, body: str, t: dict[str, Any], rng: random.Random) -> str:
+    """The body placed in a template with the place: "a video of ..." frames noun phrases, clauses get their own."""
     bg = rng.choice(t["backgrounds"][spec.background])
-    template = rng.choice(t["templates"]["scene"])
+    template = rng.choice(t["templates"]["clause" if spec.dimension in _CLAUSE_BODIES else "scene"])
     if "{bg_cap}" in template and not bg:
         template = "{body} {bg}"
     text = template.format(body=body, bg=bg, bg_cap=bg[:1].upper() + bg[1:])
