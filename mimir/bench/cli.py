@@ -2,13 +2,16 @@
 
     python -m mimir.bench --suite prompts/bench/heldout/color.jsonl --model mimir --out report.json
     python -m mimir.bench --suite prompts/bench/train/count.jsonl --ground-truth --limit 20
+    python -m mimir bench --suite prompts/bench/v2/train/motion_binding.jsonl --counterfactual  # v2: should fail
     python -m mimir bench $(printf -- '--suite %s ' prompts/bench/*/*.jsonl) --model mimir --videos-per-prompt 2 \
         --batch-size 16 --workers 8 --llm-branch off --out ft_mimir_llm_off.json.gz
 
-Every suite is validated first; a bad line is named and nothing is generated. Videos are generated `--batch-size`
-prompts per pipeline call, each with its own `torch.Generator` seeded with its video seed, so a video does not depend
-on the batch it lands in; `--workers` processes score them while the next batch is generated. The model is loaded
-through `mimir.loading.load_pipelines` only when needed, and the video settings are the preset's own defaults.
+A suite may hold v1 lines (NanoBench) and world-v2 lines (NanoBench-Comp, mimir/world/v2/SCHEMA.md); each is scored
+by its own scorer (`mimir.bench.comp.score_any`). Every suite is validated first; a bad line is named and nothing is
+generated. Videos are generated `--batch-size` prompts per pipeline call, each with its own `torch.Generator` seeded
+with its video seed, so a video does not depend on the batch it lands in; `--workers` processes score them while the
+next batch is generated. The model is loaded through `mimir.loading.load_pipelines` only when needed, and the video
+settings are the preset's own defaults.
 """
 
 import argparse
