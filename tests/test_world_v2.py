@@ -278,3 +278,11 @@ def test_cli_ground_truth_counterfactual_and_bad_line(tmp_path, capsys):
     suite.write_text("\n".join(json.dumps(x) for x in (lines[1], bad)) + "\n")
     assert cli_main(["--suite", str(suite), "--ground-truth"]) == 2
     assert "mix.jsonl:2: objects[0].action='spin'" in capsys.readouterr().err
+
+
+def test_no_verdict_passes_an_empty_place():
+    # a verdict must find its objects: the place alone (the first frame's background, no object) passes none
+    for c in vocab.CATEGORIES:
+        spec = sample_spec(suite_rng(c, "empty", 0), c, c)
+        empty = np.repeat(render_layout(spec, spec_seed(spec)).background[None], NUM_FRAMES, 0).astype(np.float32)
+        assert not score_any(empty, spec)["pass"], c
