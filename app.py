@@ -49,6 +49,7 @@ GUIDANCE_RANGE = (1.0, 20.0)
 MAX_UI_STEPS = 100
 # Gradio's own copies of served files (its cache) are swept as often and kept as long as the app's folder.
 CACHE_SWEEP_SECONDS = 600
+UNWATCHED = {"a": False, "b": False}  # which study videos played to the end in this page
 
 
 def handlers(studio: Studio) -> SimpleNamespace:
@@ -76,7 +77,7 @@ def handlers(studio: Studio) -> SimpleNamespace:
     @ui.user_errors
     def new_trial(own_prompt: str, request: gr.Request, progress=gr.Progress()):
         t = studio.new_trial(own_prompt, ui.client_of(request), ui.bar(progress), ui.request_alive())
-        return t.trial_id, t.prompt, t.seed, t.video_a, t.video_b, t.status, gr.update(interactive=False), "", {}
+        return t.trial_id, t.prompt, t.seed, t.video_a, t.video_b, t.status, gr.update(interactive=False), "", UNWATCHED
 
     @ui.user_errors
     def vote(trial_id, instruction_following, physics, visual_quality, request: gr.Request):
@@ -92,7 +93,7 @@ def handlers(studio: Studio) -> SimpleNamespace:
         # Votes unlock after both videos played through once: the <video> elements' `ended` events.
         def handler(state: dict) -> tuple:
             state = {**state, side: True}
-            both = state.get("a", False) and state.get("b", False)
+            both = state["a"] and state["b"]
             note = "Both videos watched: cast your vote." if both else f"Video {side.upper()} watched."
             return state, gr.update(interactive=both), note
 
@@ -109,6 +110,9 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
     supported = studio.pipes.mimir.supported_inputs
     steps_lo, steps_hi = supported.num_inference_steps
     examples = load_examples(EXAMPLES_DIR)
+    # The first example of the first category (unseen wordings, drawn by the rule in its file): the prompt box's
+    # default, the README screenshot's prompt, and what an out-of-world note offers to try.
+    studio.try_example = first = next(iter(examples.values()), [""])[0]
     choices = [(label, value) for value, label in votes.CHOICE_LABELS.items()]
     # The limit is stated where the prompt is typed: a longer prompt is refused (check_inputs), never cut.
     prompt_limit = (
@@ -131,7 +135,6 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
         with gr.Tab("Compare", id="compare"):
             with gr.Row():
                 with gr.Column(scale=2):
-                    first = next(iter(examples.values()), [""])[0]
                     prompt = ui.Textbox(label="prompt", info=prompt_limit, lines=2, value=first, elem_id="prompt")
                     negative_prompt = ui.Textbox(label="negative_prompt", info=prompt_limit, lines=1)
                 with gr.Column(scale=1):
@@ -159,6 +162,7 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
                     guidance = ui.Slider(*GUIDANCE_RANGE, value=d["guidance_scale"], step=0.5, label="guidance_scale")
             generate_btn = gr.Button("Generate both", variant="primary", elem_id="generate")
             generate_status = gr.Markdown(elem_id="generate-status", elem_classes="status-line")
+            try_btn = gr.Button(f"Try: {first}", visible=False, size="sm", elem_id="try-example")
             # The two videos stay side by side, each with its verdicts, at any width (studio.css); files below both.
             with gr.Row(elem_id="pair", equal_height=False):
                 with gr.Column(min_width=120):
@@ -230,7 +234,7 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
                 v_vq = ui.Radio(choices, label="Visual quality", elem_id="vote-quality")
             vote_btn = gr.Button("Submit vote", variant="primary", interactive=False, elem_id="submit-vote")
             reveal = gr.Markdown(elem_id="reveal", elem_classes="status-line")
-            watched = gr.State({})
+            watched = gr.State(UNWATCHED)
 
         with gr.Tab("Results", id="results") as results_tab:
             refresh = gr.Button("Refresh", elem_id="refresh-results")
@@ -254,7 +258,8 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
             api_name="generate",
             show_progress_on=generate_status,
             **model_event,
-        )
+        ).success(lambda p: gr.update(visible=studio.unplaced(p)), prompt, try_btn, api_visibility="private")
+        try_btn.click(lambda: (first, gr.update(visible=False)), None, [prompt, try_btn], api_visibility="private")
         tokens_btn.click(
             h.token_space,
             inputs=[token_prompts, answer_prompt, k, perplexity, token_seed],

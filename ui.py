@@ -304,9 +304,12 @@ class UnknownEndpoints:
         match = self.ROUTE.match(scope.get("path", "")) if scope["type"] == "http" else None
         blocks = LocalContext.blocks.get(None) or getattr(scope.get("app"), "blocks", None)
         names = {fn.api_name for fn in getattr(blocks, "fns", {}).values() if fn.api_name} if blocks else None
+        # "predict": the page's own route for events by index (`/run/predict` with fn_index), e.g. a video's `end`
+        names = None if names is None else names | {"predict"}
         if match is None or names is None or match[1] in names:
             return await self.app(scope, receive, send)
-        known = ", ".join(f"/{n}" for n in sorted(names))
+        public = [fn.api_name for fn in blocks.fns.values() if fn.api_name and fn.api_visibility == "public"]
+        known = ", ".join(f"/{n}" for n in sorted(public))
         body = json.dumps({"detail": f"no endpoint /{shown(match[1])[1:-1]}; this app has {known}"}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 404, "headers": headers})

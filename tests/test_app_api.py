@@ -8,6 +8,7 @@ end (marked slow), where the NanoBench verdicts and the real models matter.
 
 import csv
 import dataclasses
+import json
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ from tests.tiny_studio import STEPS, tiny_pipes
 
 
 pytestmark = pytest.mark.timeout(600)
+ROOT = Path(__file__).resolve().parents[1]
 STUDY_PROMPTS = ("a red circle to the left of a blue square", "three yellow triangles")
 LONG_PROMPT = " ".join(["a red circle to the left of a blue square"] * 6)  # ~60 tokens, over the tiny n = 16
 
@@ -394,6 +396,30 @@ def test_nano_generate_end_to_end(nano_pipes, tmp_path):
         frames.close()
         with pytest.raises(Exception, match="at most 32"):
             client.predict(" ".join(["a red circle"] * 20), "", 7, 9, 64, 64, STEPS, 4.0, api_name="/generate")
+    finally:
+        client.close()
+        demo.close()
+
+
+@pytest.mark.slow
+def test_nano_generate_gives_verdicts_on_held_out_wordings(nano_pipes, tmp_path):
+    """NanoBench's held-out prompts (wordings training never used), one per dimension, through /generate on the
+    shipped nano models: each gets its verdicts, on the check of the line's own dimension. An out-of-world prompt
+    gets the note on what the world contains instead."""
+    pipes = dataclasses.replace(nano_pipes, defaults={**nano_pipes.defaults, "num_inference_steps": 2})
+    demo, client = serve(app.Studio(pipes, votes_path=tmp_path / "votes.csv", out_dir=tmp_path / "out"))
+    suites = sorted((ROOT / "prompts" / "bench" / "heldout").glob("*.jsonl"))
+    assert len(suites) == 9
+    try:
+        for suite in suites:
+            line = json.loads(suite.read_text().splitlines()[0])
+            out = client.predict(line["prompt"], "", 0, 9, 64, 64, 2, 4.0, api_name="/generate")
+            for info in out[2:4]:
+                assert "Whole scene: **" in info, (line["prompt"], info)
+                assert f"by its {line['dimension'].replace('_', ' ')} check alone: " in info, (line["prompt"], info)
+        out = client.predict("an eagle soaring over a snowy forest", "", 0, 9, 64, 64, 2, 4.0, api_name="/generate")
+        for info in out[2:4]:
+            assert "Whole scene" not in info and "nano world" in info and "Try:" in info, info
     finally:
         client.close()
         demo.close()

@@ -122,6 +122,8 @@ class Studio:
         self.persistence_note = None if votes_path is None else votes_persistence_note(votes_path)
         self.outputs = OutputFolder(out_dir, **({} if max_output_bytes is None else {"max_bytes": max_output_bytes}))
         self.out_dir = self.outputs.root
+        # The prompt an out-of-world note offers (the app sets its first example; None: the world's default example).
+        self.try_example: str | None = None
 
     @classmethod
     def from_config(cls, config: StudioConfig) -> Studio:
@@ -208,7 +210,7 @@ class Studio:
         and gif in the app's output folder."""
         results = self.run_pair(self.pipes, settings, step_progress(progress, MODEL_LABELS, alive))
         spec = parse_prompt(settings.prompt) if self.nano else None
-        unplaced = unplaced_note(settings.prompt) if self.nano and spec is None else ""
+        unplaced = unplaced_note(settings.prompt, self.try_example) if self.nano and spec is None else ""
         pair = PairOutput(settings)
         for model, res in results.items():
             verdicts = None if spec is None else score_video(res.frames, spec)
@@ -218,6 +220,10 @@ class Studio:
                 mp4, gif = self.save(res.frames, f"{model}-seed{settings.seed}")
                 out.video, out.files = mp4, [mp4, gif]
         return pair
+
+    def unplaced(self, prompt: str) -> bool:
+        """Whether `prompt` lies outside the nano world (no verdicts; the note says what the world holds)."""
+        return self.nano and parse_prompt(prompt) is None
 
     def save(self, frames: np.ndarray, stem: str, fps: int = 8, upscale: int = DISPLAY_UPSCALE) -> tuple[str, str]:
         """mp4 and gif of `frames` (F, H, W, 3) in a new folder of the app's output folder."""
