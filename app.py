@@ -43,13 +43,16 @@ logger = logging.getLogger("mimir.app")
 ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = ROOT / "prompts" / "examples"
 CSS_PATH = ROOT / "assets" / "css" / "studio.css"
+NUMBERS_PATH = (
+    ROOT / "benchmarks" / "NANOBENCH.md"
+)  # the nano models' measured text faithfulness, linked in the header
+FILE_ROUTE = "/gradio_api/file="  # Gradio's route for the files in `allowed_paths`
 # UI policy, not model rules: the pipeline accepts any guidance >= 0 and up to num_train_timesteps steps; the sliders
 # offer the range where CogVideoX-style guidance and step counts make sense interactively.
 GUIDANCE_RANGE = (1.0, 20.0)
 MAX_UI_STEPS = 100
 # Gradio's own copies of served files (its cache) are swept as often and kept as long as the app's folder.
 CACHE_SWEEP_SECONDS = 600
-UNWATCHED = {"a": False, "b": False}  # which study videos played to the end in this page
 
 
 def handlers(studio: Studio) -> SimpleNamespace:
@@ -69,15 +72,15 @@ def handlers(studio: Studio) -> SimpleNamespace:
 
     @ui.user_errors
     def token_space(prompts_text, answer_prompt, k, perplexity, seed, progress=gr.Progress()):
-        out = studio.token_space(
-            prompts_text, answer_prompt, k, perplexity, seed, ui.bar(progress), ui.request_alive()
-        )
+        run = (ui.bar(progress), ui.request_alive())
+        out = studio.token_space(prompts_text, answer_prompt, k, perplexity, seed, *run)
         return (*out.figures, out.stats, out.volatility, out.answers)
 
     @ui.user_errors
     def new_trial(own_prompt: str, request: gr.Request, progress=gr.Progress()):
         t = studio.new_trial(own_prompt, ui.client_of(request), ui.bar(progress), ui.request_alive())
-        return t.trial_id, t.prompt, t.seed, t.video_a, t.video_b, t.status, gr.update(interactive=False), "", UNWATCHED
+        locked = gr.update(interactive=False)  # the vote button, until both videos played to the end
+        return t.trial_id, t.prompt, t.seed, t.video_a, t.video_b, t.status, locked, "", ui.UNWATCHED
 
     @ui.user_errors
     def vote(trial_id, instruction_following, physics, visual_quality, request: gr.Request):
@@ -89,18 +92,8 @@ def handlers(studio: Studio) -> SimpleNamespace:
         r = studio.results()
         return r.summary, r.table2, r.bradley_terry, r.counts, r.figure, r.csv_path
 
-    def ended(side: str):
-        # Votes unlock after both videos played through once: the <video> elements' `ended` events.
-        def handler(state: dict) -> tuple:
-            state = {**state, side: True}
-            both = state["a"] and state["b"]
-            note = "Both videos watched: cast your vote." if both else f"Video {side.upper()} watched."
-            return state, gr.update(interactive=both), note
-
-        return handler
-
     return SimpleNamespace(
-        generate=generate, token_space=token_space, new_trial=new_trial, vote=vote, results=results, ended=ended
+        generate=generate, token_space=token_space, new_trial=new_trial, vote=vote, results=results, ended=ui.ended
     )
 
 
@@ -114,11 +107,7 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
     # default, the README screenshot's prompt, and what an out-of-world note offers to try.
     studio.try_example = first = next(iter(examples.values()), [""])[0]
     choices = [(label, value) for value, label in votes.CHOICE_LABELS.items()]
-    # The limit is stated where the prompt is typed: a longer prompt is refused (check_inputs), never cut.
-    prompt_limit = (
-        f"at most {supported.max_prompt_tokens} tokens; a longer prompt is refused, never cut "
-        f"(and at most {supported.max_prompt_chars} characters, checked first)"
-    )
+    prompt_limit = studio.prompt_limit()  # stated where a prompt is typed
     # Model events: one queue slot for all of them. Progress and errors show in one status line per tab, so a
     # refused input neither clears earlier results nor badges every output box with "Error".
     model_event = {"concurrency_id": ui.MODEL_QUEUE, "concurrency_limit": 1}
@@ -130,7 +119,8 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
     os.environ["GRADIO_TEMP_DIR"] = str(studio.outputs.cache)
     sweep = (CACHE_SWEEP_SECONDS, int(MAX_AGE_SECONDS))
     with ui.StudioBlocks(title="Mimir Studio", delete_cache=sweep, analytics_enabled=analytics) as demo:
-        gr.Markdown(studio.header_markdown(), elem_id="header")
+        numbers = f" [The numbers]({FILE_ROUTE}{NUMBERS_PATH})." if studio.nano and NUMBERS_PATH.exists() else ""
+        gr.Markdown(studio.header_markdown() + numbers, elem_id="header")
 
         with gr.Tab("Compare", id="compare"):
             with gr.Row():
@@ -141,9 +131,8 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
                     with gr.Row():
                         # No min/max and no precision: the app's own check names the parameter and refuses 1.5
                         # (precision=0 would round it to 2 before the app sees it).
-                        seed = ui.Number(
-                            label="seed", info=f"a whole number in 0..{MAX_SEED}", value=0, elem_id="seed"
-                        )
+                        seed_rule = f"a whole number in 0..{MAX_SEED}"
+                        seed = ui.Number(label="seed", info=seed_rule, value=0, elem_id="seed")
                         random_seed = gr.Button("random seed", size="sm", elem_id="random-seed")
                     used_seed = gr.Number(
                         label="used seed", value=None, placeholder="none yet", interactive=False, precision=0,
@@ -234,7 +223,7 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
                 v_vq = ui.Radio(choices, label="Visual quality", elem_id="vote-quality")
             vote_btn = gr.Button("Submit vote", variant="primary", interactive=False, elem_id="submit-vote")
             reveal = gr.Markdown(elem_id="reveal", elem_classes="status-line")
-            watched = gr.State(UNWATCHED)
+            watched = gr.State(ui.UNWATCHED)
 
         with gr.Tab("Results", id="results") as results_tab:
             refresh = gr.Button("Refresh", elem_id="refresh-results")
@@ -329,7 +318,7 @@ def queued(demo: gr.Blocks) -> gr.Blocks:
 
 
 def launch_kwargs(studio: Studio) -> dict[str, Any]:
-    return ui.launch_kwargs(studio, CSS_PATH)
+    return ui.launch_kwargs(studio, CSS_PATH, shared=[NUMBERS_PATH])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -204,6 +204,22 @@ def _free_memory() -> None:
         torch.cuda.empty_cache()
 
 
+UNWATCHED = {"a": False, "b": False}  # which study videos played to the end in this page
+
+
+def ended(side: str) -> Callable[[dict], tuple]:
+    """Votes unlock in the page after both videos played through once: the <video> elements' `ended` events. (The
+    server keeps its own rule: mimir/study/trial_store.py.) Returns (state, vote button update, status line)."""
+
+    def handler(state: dict) -> tuple:
+        state = {**state, side: True}
+        both = state["a"] and state["b"]
+        note = "Both videos watched: cast your vote." if both else f"Video {side.upper()} watched."
+        return state, gr.update(interactive=both), note
+
+    return handler
+
+
 def bar(progress: gr.Progress) -> Callable[[float, str], None]:
     return lambda fraction, desc: progress(fraction, desc=desc)
 
@@ -279,15 +295,15 @@ def bounded_queue(demo: gr.Blocks) -> gr.Blocks:
     return demo
 
 
-def launch_kwargs(studio: Any, css_path: Path | None) -> dict[str, Any]:
+def launch_kwargs(studio: Any, css_path: Path | None, shared: list[Path] = ()) -> dict[str, Any]:
     """What `launch` needs besides host and port: the CSS, the middleware (whole-download tracking for the study,
-    404 for unknown API names), and the app's output folder as an allowed path (an --out-dir outside the temp
-    folder must still be served)."""
+    404 for unknown API names), and the allowed paths: the app's output folder (an --out-dir outside the temp
+    folder must still be served) and the `shared` files the page links to."""
     tracker = Middleware(TrialFileTracker, on_fetch=studio.study.mark_sent)
     return {
         "css_paths": [css_path] if css_path is not None and css_path.exists() else None,
         "app_kwargs": {"middleware": [tracker, Middleware(UnknownEndpoints)]},
-        "allowed_paths": [str(studio.outputs.root)],
+        "allowed_paths": [str(studio.outputs.root), *(str(p) for p in shared if p.exists())],
     }
 
 

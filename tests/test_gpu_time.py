@@ -58,11 +58,11 @@ def test_app_refuses_over_budget_before_any_gpu_call(tmp_path, monkeypatch):
     need = pair_seconds("tiny", "none", settings)
     assert need == 11  # 10 s overhead + a sliver of the 5B cost at 1/7,500 of its volume, rounded up
     with pytest.raises(gr.Error, match=f"about {need} s of GPU time .* limit of 10 s"):
-        studio.generate("a red circle", "", 0, 9, 16, 16, 2, 4.0)
+        app.handlers(studio).generate("a red circle", "", 0, 9, 16, 16, 2, 4.0)
     assert ran == [] and set((tmp_path / "out").rglob("*")) == before
     # an invalid setting is named first, as without a budget
     with pytest.raises(gr.Error, match="height=20 is not supported"):
-        studio.generate("a red circle", "", 0, 9, 20, 16, 2, 4.0)
+        app.handlers(studio).generate("a red circle", "", 0, 9, 20, 16, 2, 4.0)
 
 
 @pytest.mark.parametrize(("value", "message"), [("abc", "'abc' is not a whole number"), ("0", "'0' must be at least")])

@@ -221,6 +221,14 @@ class Studio:
                 out.video, out.files = mp4, [mp4, gif]
         return pair
 
+    def prompt_limit(self) -> str:
+        """The prompt limit in words, stated where a prompt is typed: a longer one is refused (check_inputs)."""
+        supported = self.pipes.mimir.supported_inputs
+        return (
+            f"at most {supported.max_prompt_tokens} tokens; a longer prompt is refused, never cut "
+            f"(and at most {supported.max_prompt_chars} characters, checked first)"
+        )
+
     def unplaced(self, prompt: str) -> bool:
         """Whether `prompt` lies outside the nano world (no verdicts; the note says what the world holds)."""
         return self.nano and parse_prompt(prompt) is None

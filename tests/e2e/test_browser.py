@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 
 import app
+from mimir.studio.examples import load_examples
+from mimir.world.reader import parse_prompt
 from mimir.studio import gpu
 from tests.net import free_port
 
@@ -151,8 +153,12 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     page.get_by_text("Mimir Studio").first.wait_for()
     assert "preset" in _text(page, "#header")
 
-    # 1. Compare: both videos with the same seed, one labelled progress bar, this run's memory, the verdict first
-    page.locator("#prompt textarea").fill("a red circle to the left of a blue square")
+    # 1. Compare: both videos with the same seed, one labelled progress bar, this run's memory, the verdict first.
+    # The prompt is the box's default, the first example of the first category (unseen wordings, by the rule in
+    # prompts/examples/unseen_wordings.txt): the README's headline screenshot.
+    default = load_examples(app.EXAMPLES_DIR)["unseen_wordings"][0]
+    assert page.locator("#prompt textarea").input_value() == default
+    dimension = parse_prompt(default).dimension.replace("_", " ")
     page.locator("#generate").click()
     label = _wait_for_text(page, "#generate-status", r"(CogVideoX|Mimir) \d+/\d+")
     assert label.endswith(f"/{FAST_STEPS}"), label
@@ -161,13 +167,13 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     info = _text(page, "#info-mimir")
     assert "process RSS during this generation" in info
     verdict = re.search(
-        r"Whole scene: (pass|FAIL), (\d) of (\d) checks pass\. NanoBench counts this prompt by its spatial "
-        r"relationship check alone: (pass|FAIL)\.",
+        rf"Whole scene: (pass|FAIL), (\d) of (\d) checks pass\. NanoBench counts this prompt by its {dimension} "
+        r"check alone: (pass|FAIL)\.",
         info,
     )
     assert verdict, info
     assert (verdict[1] == "pass") == (verdict[2] == verdict[3])  # the headline is the whole scene's verdict
-    assert f"spatial relationship {verdict[4]}" in info  # the counted verdict is that check's own
+    assert f"{dimension} {verdict[4]}" in info  # the counted verdict is that check's own
     assert info.index(verdict[0]) < info.index("object class ")  # then each check
     page.locator("#video-mimir video").wait_for(state="attached")
     assert page.locator("#used-seed input").input_value() == "0"
@@ -188,6 +194,15 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     assert {sel: _text(page, sel) for sel in infos} == infos
     _no_error_badges(page, OUTPUT_BOXES)
     assert len(spans) == 1  # neither refused input ran a model
+
+    # 2b. A prompt outside the world: no verdicts, a note on what the world holds, and one example to click
+    page.locator("#prompt textarea").fill("two dogs")
+    page.locator("#generate").click()
+    page.locator("#try-example").wait_for(state="visible")
+    assert "outside the nano world" in _text(page, "#info-mimir") and "two dogs" in _text(page, "#info-mimir")
+    page.locator("#try-example").click()
+    page.wait_for_function("d => document.querySelector('#prompt textarea').value === d", arg=default)
+    assert len(spans) == 2
 
     # 3. Token space: progress through its stages, then four interactive plots and the value-range table
     page.get_by_role("tab", name="Tokens").click()
@@ -213,7 +228,7 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     page.wait_for_function(
         "() => { const t = document.querySelector('#trial-id textarea, #trial-id input'); return t && t.value; }"
     )
-    assert len(spans) == 3
+    assert len(spans) == 4
     spans.sort()
     assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
 
@@ -244,6 +259,16 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     _wait_for_text(page, "#bt-table", r"too few votes for an interval \(< 10\)")
     assert "CogVideoX" in _text(page, "#counts-table") and "Instruction following" in _text(page, "#counts-table")
     page.screenshot(path=str(screenshots / "results.png"), full_page=True)
+
+    # 7. Phone width (390 px): every tab stays reachable, the two videos stay next to each other
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("tab", name="Compare").click()
+    for name in ("Compare", "Tokens", "Study", "Results"):
+        assert page.get_by_role("tab", name=name).is_visible(), f"tab {name} hidden at 390 px"
+    cog, mim = (page.locator(f"{sel} video").bounding_box() for sel in ("#video-cogvideox", "#video-mimir"))
+    assert abs(cog["y"] - mim["y"]) < 2 and cog["x"] + cog["width"] <= mim["x"] + 1, (cog, mim)
+    page.screenshot(path=str(screenshots / "phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
 
     with studio.votes.path.open(newline="") as f:
         rows = list(csv.DictReader(f))
