@@ -76,7 +76,7 @@ WORDS = "a red circle to the left of a blue square and three yellow triangles mo
 
 
 def address(group: int, i: int) -> str:
-    """The `i`-th client address of a group (an address of the TEST-NET style private range, one per client)."""
+    """The `i`-th client address of a group (private range 10.0.0.0/8, one per client)."""
     return f"10.{group}.{i // 250}.{i % 250 + 1}"
 
 
