@@ -84,9 +84,8 @@ def to_markdown(results: dict[str, dict], env: dict, command: str, seconds: floa
         "",
         "Does each category's exact verdict (`mimir/bench/comp.py`, reading the video through `comp_detect.py`) pass",
         "the renderer's ground truth and reject counterfactual renders that differ in exactly the checked fact?",
-        "Rates in %, with",
-        "95% Wilson intervals. Produced by `benchmarks/comp_validation.py`; raw figures and failing ids in",
-        "`benchmarks/SCORER_VALIDATION_V2.json`. Video: "
+        "Rates in %, with 95% Wilson intervals. Produced by `benchmarks/comp_validation.py`; raw figures and failing",
+        "ids in `benchmarks/SCORER_VALIDATION_V2.json`. Video: "
         f"{NUM_FRAMES} frames, {WIDTH}x{HEIGHT} (provisional size, `mimir/world/v2/render.py`).",
         "",
         "Per category, pooled over every suite line of every split:",
@@ -120,10 +119,9 @@ def to_markdown(results: dict[str, dict], env: dict, command: str, seconds: floa
         "(every other spec with two sizes: their sizes) swapped; dynamic binding, one object's change reversed;",
         "spatial, the opposite relation; motion binding, two objects' motions swapped; action binding, two objects'",
         "actions swapped (an action replaced where no swap is valid); interactions, the same motions stopped short of",
-        "contact;",
-        "numeracy, one kind's count +-1, or for a negation one copy of the excluded kind added. Each is rendered with",
-        "the spec's seed and judged against the original spec. *blur + noise*: v1's mild degradation (sigma 0.7 px,",
-        "noise std 0.04), train suites only, no target.",
+        "contact; numeracy, one kind's count +-1, or for a negation one copy of the excluded kind added. Each is",
+        "rendered with the spec's seed and judged against the original spec. *blur + noise*: v1's mild degradation",
+        "(sigma 0.7 px, noise std 0.04), train suites only, no target.",
         "",
         f"Machine: {env['processor']}, {env['cpu_count']} CPU cores, {env['platform']}. Python {env['python']}, "
         f"torch {pk['torch']}, numpy {pk['numpy']}, scipy {pk['scipy']}. Wall time {seconds:.0f} s.",
