@@ -13,7 +13,7 @@ reported as min / median / max. What is timed:
 - one video from precomputed embeddings (`pipe(prompt_embeds=..., negative_prompt_embeds=...)`): denoising at the
   default steps with classifier-free guidance, plus VAE decoding, for CogVideoX-nano and Mimir-nano;
 - the pair: CogVideoX-nano then Mimir-nano on the same latents, without text encoding, and with it
-  (`mimir.generation.compare`, uncached, as a new prompt in the app).
+  (`Studio.settings` then `Studio.run_pair`, the app's own calls, uncached, as a new prompt in the app).
 
 Targets: one video <= 3 s median, the pair <= 6 s median, text encoding reported apart. The 1-minute load
 average is recorded before and after every measurement: other processes on a 2-core machine slow the figures.
@@ -31,9 +31,10 @@ from typing import Any, Callable
 import torch
 
 from mimir.bench.environment import environment
-from mimir.generation import GenerationSettings, compare, initial_latents
+from mimir.generation import GenerationSettings, initial_latents
 from mimir.loading import load_pipelines
 from mimir.pair import MODELS
+from mimir.studio.service import Studio
 from mimir.world.sampler import fresh_prompts
 
 
@@ -144,8 +145,10 @@ def main(args: argparse.Namespace) -> None:
     # (c) the pair, without and with (uncached) text encoding
     results["pair"] = measure(lambda i: (video("cogvideox"), video("mimir")), args.warmup, args.repeats)
 
+    studio = Studio(pipes)  # the app's own entrance: one validation, then the pair (no files, no scoring)
+
     def pair_with_text(i: int) -> None:
-        compare(pipes, GenerationSettings(prompt=prompts[4 * runs + i], seed=args.seed, **d))
+        studio.run_pair(pipes, studio.settings(prompts[4 * runs + i], seed=args.seed))
 
     results["pair_with_text_encoding_uncached"] = measure(pair_with_text, args.warmup, args.repeats, clear_all)
 

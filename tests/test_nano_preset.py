@@ -83,10 +83,14 @@ def test_cli_compare_writes_two_playable_videos_and_json(tmp_path):
     ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "CogVideoX" in done.stdout and "Whole scene:" in done.stdout and "{" not in done.stdout  # a summary
+    assert "gemm_4bit_forward" not in done.stderr  # bitsandbytes' optional-kernel warning is not shown
     report = json.loads((tmp_path / "compare.json").read_text())
     assert report["settings"]["seed"] == 7 and report["trained"] is True
     for name in ("cogvideox", "mimir"):
         assert report["results"][name]["seconds"] > 0
+        verdicts = report["results"][name]["verdicts"]  # the app's NanoBench verdicts, in the JSON too
+        assert verdicts["dimension"] == "spatial_relationship" and "count" in verdicts["checks"]
         with VideoFileClip(str(tmp_path / f"{name}.mp4")) as clip:
             frames = list(clip.iter_frames())
         assert len(frames) == 9 and frames[0].shape == (256, 256, 3)
