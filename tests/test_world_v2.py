@@ -13,6 +13,7 @@ from mimir.bench.comp import score_any
 from mimir.bench.comp_validate import counterfactual, render_counterfactual
 from mimir.bench.scorer import score_video
 from mimir.bench.suite import spec_seed
+from mimir.bench.validate import degrade
 from mimir.world import render as v1_render_fn
 from mimir.world.spec import SceneSpec as V1Spec
 from mimir.world.v2 import HEIGHT, NUM_FRAMES, WIDTH, load_suite, parse_spec, render, render_layout, vocab
@@ -286,3 +287,14 @@ def test_no_verdict_passes_an_empty_place():
         spec = sample_spec(suite_rng(c, "empty", 0), c, c)
         empty = np.repeat(render_layout(spec, spec_seed(spec)).background[None], NUM_FRAMES, 0).astype(np.float32)
         assert not score_any(empty, spec)["pass"], c
+
+
+def test_a_noisy_pulsing_circle_is_not_read_as_spinning():
+    # found by the validation's blur + noise condition: a pulsing circle's outline has no angle, and the noise in
+    # its best turn from frame to frame added up to a spin (failed before the circle rule in actions_seen)
+    spec = next(
+        s for s in load_suite(SUITES / "train" / "action_binding.jsonl") if s.id.startswith("action_binding-0058")
+    )
+    video = render([spec], [spec_seed(spec)]).numpy()[0]
+    rng = np.random.default_rng(5)
+    assert all(score_any(degrade(video, rng), spec)["pass"] for _ in range(3))

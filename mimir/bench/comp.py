@@ -14,7 +14,8 @@ what the renderer draws, so blur and small colour shifts do not flip a verdict:
 - motion_binding: every object's robust (Theil-Sen) travel over the clip goes its own way, at least
   `MIN_TRAVEL_FRAC` of the frame and more along than across; an object without a motion travels less than
   `STILL_FRAC` (motions swapped between objects fail);
-- action_binding: per object four detectors fire or not (spin: turned `MIN_SPIN_DEGREES`; bounce: rose
+- action_binding: per object four detectors fire or not (spin: turned `MIN_SPIN_DEGREES`, never for an outline
+  read as a circle; bounce: rose
   `MIN_BOUNCE_FRAC` of the frame and came back; pulse: area ratio `MIN_PULSE_RATIO` and back; blink: shown and hidden
   at least `MIN_BLINK_TOGGLES` times); the verdict wants exactly the object's own action to fire (none for none);
 - object_interactions: the two objects' outlines touch (come within `CONTACT_PX` pixels) in some frame,
@@ -189,8 +190,10 @@ def actions_seen(track: list[Blob | None], H: int) -> dict[str, float]:
     out["area_ratio"] = float(ratio) if abs(areas[-1] / areas[0] - 1) < 0.3 else 1.0
     turn = 0
     for t in range(1, len(track)):
-        if track[t] is not None and track[t - 1] is not None:
-            turn += signature_distance(track[t].signature, track[t - 1].signature, MAX_SPIN_STEP)[1]
+        a, b = track[t - 1], track[t]
+        # a circle's outline has no angle to follow: under noise its best shift is noise, which can add up
+        if a is not None and b is not None and "circle" not in (a.shape, b.shape):
+            turn += signature_distance(b.signature, a.signature, MAX_SPIN_STEP)[1]
     out["turn_degrees"] = float(turn * 360.0 / N_ANGLES)
     return out
 
