@@ -52,7 +52,7 @@ def main(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         gt = render(specs, seeds, NUM_FRAMES, size, size)
         rec = np.concatenate([roundtrip(vae, gt[i : i + 1]) for i in range(len(specs))])
-        found, color_err = defaultdict(list), defaultdict(list)
+        found, color_err, found_by_shape = defaultdict(list), defaultdict(list), defaultdict(list)
         verdicts = defaultdict(list)
         for spec, g, r in zip(specs, gt.numpy(), rec):
             dg, dr = detect_video(g), detect_video(r)
@@ -60,11 +60,14 @@ def main(args: argparse.Namespace) -> None:
                 for b in fg.objects:
                     cls = size_class(b.radius, size, size)
                     hit = [o for o in fr.objects if (o.mask & b.mask).sum() > 0.3 * b.area]
-                    found[cls].append(any(o.color == b.color and o.shape == b.shape for o in hit))
+                    ok = any(o.color == b.color and o.shape == b.shape for o in hit)
+                    found[cls].append(ok)
+                    found_by_shape[b.shape].append(ok)
                     color_err[cls].append(float(np.abs(r[t][b.mask] - g[t][b.mask]).mean()))
             verdicts[spec.dimension].append(score_any(r, spec)["pass"])
         out[size] = {
             "object_found_with_colour_and_shape": {k: round(float(np.mean(v)), 3) for k, v in found.items()},
+            "found_by_shape": {k: round(float(np.mean(v)), 3) for k, v in sorted(found_by_shape.items())},
             "colour_error_in_object": {k: round(float(np.mean(v)), 4) for k, v in color_err.items()},
             "verdict_pass_on_reconstruction": {k: round(float(np.mean(v)), 3) for k, v in verdicts.items()},
             "vae_seconds_per_clip": round((time.perf_counter() - started) / len(specs), 2),
