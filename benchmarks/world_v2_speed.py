@@ -1,6 +1,6 @@
 """Renderer speed of world v2 on this machine: clips per second (layout + raster), and the scorer's seconds per clip.
 
-    .venv/bin/python benchmarks/world_v2_speed.py [--n 112] [--batch-size 16] [--threads 1]
+.venv/bin/python benchmarks/world_v2_speed.py [--n 112] [--batch-size 16] [--threads 1]
 """
 
 import argparse

@@ -298,3 +298,10 @@ def test_a_noisy_pulsing_circle_is_not_read_as_spinning():
     video = render([spec], [spec_seed(spec)]).numpy()[0]
     rng = np.random.default_rng(5)
     assert all(score_any(degrade(video, rng), spec)["pass"] for _ in range(3))
+
+
+def test_shipped_v1_suites_load_through_the_v2_loader_unchanged():
+    from mimir.world.spec import load_suite as v1_load_suite
+
+    for path in sorted((SUITES.parent / "train").glob("*.jsonl")):
+        assert load_suite(path) == v1_load_suite(path)
