@@ -39,6 +39,7 @@ from mimir.world.v2.render import HEIGHT as V2_HEIGHT
 from mimir.world.v2.render import NUM_FRAMES as V2_NUM_FRAMES
 from mimir.world.v2.render import WIDTH as V2_WIDTH
 from mimir.world.v2.spec import is_v1, load_suite
+from mimir.world.v2.suites import SPLITS as V2_SPLITS
 
 
 # The renderer's video size for --ground-truth: a model run takes the pipeline's own defaults instead.
@@ -88,9 +89,10 @@ def video_seed(spec: SceneSpec, k: int, offset: int) -> int:
 
 
 def split_of(path: str) -> str:
-    """'train' / 'heldout' from a suite path's folders (prompts/bench/<split>/<dimension>.jsonl), else ''."""
+    """'train' / 'heldout' from a suite path's folders (prompts/bench/<split>/<dimension>.jsonl), a world-v2 split
+    (prompts/bench/v2/<split>/<category>.jsonl), else ''."""
     parts = Path(path).parts
-    return next((s for s in ("heldout", "train") if s in parts), "")
+    return next((s for s in ("heldout", "train", *V2_SPLITS) if s in parts), "")
 
 
 @dataclass(frozen=True)
