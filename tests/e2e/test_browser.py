@@ -159,6 +159,7 @@ def test_full_flow(served, page, screenshots, monkeypatch, caplog):
     default = load_examples(app.EXAMPLES_DIR)["unseen_wordings"][0]
     assert page.locator("#prompt textarea").input_value() == default
     dimension = parse_prompt(default).dimension.replace("_", " ")
+    assert page.locator("#used-seed input").input_value() == ""  # nothing ran yet: no seed was used
     page.locator("#generate").click()
     label = _wait_for_text(page, "#generate-status", r"(CogVideoX|Mimir) \d+/\d+")
     assert label.endswith(f"/{FAST_STEPS}"), label
