@@ -134,10 +134,9 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
                         seed_rule = f"a whole number in 0..{MAX_SEED}"
                         seed = ui.Number(label="seed", info=seed_rule, value=0, elem_id="seed")
                         random_seed = gr.Button("random seed", size="sm", elem_id="random-seed")
-                    used_seed = gr.Number(
-                        label="used seed", value=None, placeholder="none yet", interactive=False, precision=0,
-                        elem_id="used-seed",
-                    )  # fmt: skip
+                    # The API's used seed is a number; the page shows it in words (a gr.Number shows 0 before any run).
+                    used_seed = gr.Number(label="used seed", visible=False, precision=0)
+                    used_seed_text = gr.Markdown("**used seed**: none yet", elem_id="used-seed")
             with gr.Accordion("settings", open=False):
                 with gr.Row():
                     num_frames = ui.Dropdown(list(supported.num_frames), value=d["num_frames"], label="num_frames")
@@ -248,6 +247,7 @@ def build_demo(studio: Studio, analytics: bool = False) -> gr.Blocks:
             show_progress_on=generate_status,
             **model_event,
         ).success(lambda p: gr.update(visible=studio.unplaced(p)), prompt, try_btn, api_visibility="private")
+        used_seed.change(lambda s: f"**used seed**: {s}", used_seed, used_seed_text, api_visibility="private")
         try_btn.click(lambda: (first, gr.update(visible=False)), None, [prompt, try_btn], api_visibility="private")
         tokens_btn.click(
             h.token_space,
