@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 
 import app
+from mimir.studio import gpu
 from mimir.studio.examples import load_examples
 from mimir.world.reader import parse_prompt
-from mimir.studio import gpu
 from tests.net import free_port
 
 
