@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/text_probe.py                # defaults; Gemma-3-270M too when it is installed
     .venv/bin/python benchmarks/text_probe.py --no-gemma     # MiniLM and SmolLM2 only
     .venv/bin/python benchmarks/text_probe.py --report-only  # rewrite the RESULTS.md section from the results JSON
+    .venv/bin/python benchmarks/text_probe.py --world v2     # world v2 (issue 23): facts per T2V-CompBench category
 
 CPU cost on 2 shared cores (measured; see the `timing` of the results file): the LLM forward passes dominate, 4 of 5
 of them for the instruction tokens. SmolLM2 took 8 to 25 min for all three splits depending on the other load of the
@@ -55,6 +56,20 @@ layer with the best mean over attributes, and per LLM a recommended `hidden_laye
 Features are cached under `--cache-dir` keyed by everything that shapes them (with the time they took to compute);
 probes are seeded and deterministic. Writes `benchmarks/results/text_probe.json` and appends (or replaces) the
 section "## Text-feature probe" of `benchmarks/RESULTS.md`.
+
+World v2 (`--world v2`, issue 23): does SmolLM2 carry facts of held-out compositions and precise-language prompts
+that MiniLM does not? Same sources (MiniLM's output tokens; SmolLM2's query tokens, and with `--llm-kinds` also the
+instruction tokens) and the same two probes, but the targets are the *facts* of a v2 caption, per T2V-CompBench
+category (`mimir/bench/text_facts.py`: each object's colour, shape and size bound to the order the caption names it,
+the end colour and size change, each object's motion or action, the relation, the interaction and its direction,
+the count of each kind and the total). One probe per fact is fitted on captions of the training split
+(`make_suite(category, "train", ...)` with the probe's own seeds: training compositions, training wordings); per
+source, the probe and layer are chosen on validation captions drawn the same way with other seeds (per category, and
+one overall); the held-out-composition and precise-language suites (`prompts/bench/v2/<split>/`) are only reported,
+per category and per precise-language phenomenon. CPU cost is kept to minutes by the caption counts
+(`--fit-per-category`, `--val-per-category`, `--test-per-suite`), every 6th SmolLM2 layer and the query tokens only
+(the instruction tokens cost 4 of 5 forward passes). Writes `benchmarks/results/text_probe_v2.json` and the section
+"## Text probe on world v2 (issue 23)" of `benchmarks/RESULTS.md`.
 """
 
 import argparse
@@ -81,15 +96,19 @@ from sklearn.preprocessing import StandardScaler
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mimir import text_models
+from mimir.bench import text_facts
 from mimir.bench.environment import environment
 from mimir.bench.suite import load_suites
 from mimir.presets import NANO_MAX_SEQUENCE_LENGTH
 from mimir.text_encoding import LLMBranchConfig, PromptEncoder, encode_encoder_branch, llm_hidden_states
 from mimir.text_models import cache_dir
 from mimir.world import captions as world_captions
+from mimir.world import v2 as world_v2
 from mimir.world import vocab
 from mimir.world.sampler import sample_specs
 from mimir.world.spec import SceneSpec
+from mimir.world.v2 import vocab as v2_vocab
+from mimir.world.v2.suites import make_suite
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -451,6 +470,7 @@ def fit_attention_probes(
     batch_size: int = 64,
     lr: float = 3e-3,
     weight_decay: float = 0.05,
+    classes: dict[str, tuple[str, ...]] = CLASSES,
 ) -> AttentionProbes:
     """Train one attention-pooling probe per attribute on its labelled rows (AdamW, cross-entropy, seeded).
 
@@ -465,7 +485,7 @@ def fit_attention_probes(
     attributes = [a for a in labels if (labels[a] >= 0).any()]
     rows = [torch.from_numpy(np.flatnonzero(labels[a] >= 0)) for a in attributes]
     ys = [torch.from_numpy(labels[a]) for a in attributes]
-    model = AttentionPoolingProbe([len(CLASSES[a]) for a in attributes], x.shape[-1], num_queries, generator)
+    model = AttentionPoolingProbe([len(classes[a]) for a in attributes], x.shape[-1], num_queries, generator)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     for _ in range(steps):
         # one minibatch per attribute, drawn from the rows where it is defined: (A, B)
@@ -748,11 +768,11 @@ def markdown_table(chosen: dict, baseline: dict[str, dict[str, float]], data_n: 
     return "\n".join(lines) + f"\n\nn (validation/test) per attribute: {n}."
 
 
-def write_section(text: str, path: Path = RESULTS_MD) -> None:
+def write_section(text: str, path: Path = RESULTS_MD, section: str = SECTION) -> None:
     """Replace this benchmark's section of RESULTS.md, or append it at the end; other sections stay as they are.
     The file is read right before writing, since other scripts edit other sections."""
     old = path.read_text() if path.exists() else ""
-    start = old.find(f"\n{SECTION}\n")
+    start = old.find(f"\n{section}\n")
     if start < 0:
         new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
     else:
@@ -766,11 +786,20 @@ class ModelEncoder:
     """Feature sets of one model's sources: from the cache, or computed (the model loads on first need), timed."""
 
     def __init__(
-        self, name: str, layers: list[int], store: FeatureStore, branch: dict, max_tokens: int, use_cache: bool
+        self,
+        name: str,
+        layers: list[int],
+        store: FeatureStore,
+        branch: dict,
+        max_tokens: int,
+        use_cache: bool,
+        kinds: tuple[str, ...] | None = None,
+        loader=None,
     ):
         self.name, self.layers, self.store, self.branch = name, layers, store, branch
         self.max_tokens, self.use_cache = max_tokens, use_cache
-        self.sources = [Source(name, kind) for kind in KINDS[name]]
+        self.sources = [Source(name, kind) for kind in (kinds or KINDS[name])]
+        self.loader = loader or (lambda: load_model(name))  # () -> (tokenizer, model); tests pass tiny models
         self.loaded = None
         self.timing: dict[str, Any] = {
             "load_s": None,
@@ -784,7 +813,7 @@ class ModelEncoder:
     def model(self):
         if self.loaded is None:
             t0 = time.perf_counter()
-            self.loaded = load_model(self.name)
+            self.loaded = self.loader()
             self.timing["load_s"] = time.perf_counter() - t0
             print(f"{self.name}: loaded in {self.timing['load_s']:.1f} s", flush=True)
             if self.name != "minilm":
@@ -885,10 +914,416 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+# ---- world v2 (issue 23): facts of held-out compositions and precise language ------------------------------------
+
+
+V2_TEST_SPLITS: tuple[str, ...] = ("heldout_compositions", "precise")
+V2_SUITES = REPO / "prompts" / "bench" / "v2"
+RESULTS_JSON_V2 = REPO / "benchmarks" / "results" / "text_probe_v2.json"
+SECTION_V2 = "## Text probe on world v2 (issue 23)"
+V2_FIT_SEED, V2_VAL_SEED = 1001, 1002  # make_suite seeds of the probe's own training captions (the suites use 0)
+
+
+def v2_training_specs(n_per_category: int, seed: int) -> list[world_v2.SceneSpec]:
+    """n training specs per category (training compositions, training wordings), as the `train` suites draw them."""
+    return [s for c in v2_vocab.CATEGORIES for s in make_suite(c, "train", n_per_category, seed)]
+
+
+def v2_test_specs(split: str, n_per_category: int, suites: Path = V2_SUITES) -> list[world_v2.SceneSpec]:
+    """The first n lines of each category's suite of `split` (`prompts/bench/v2/<split>/<category>.jsonl`)."""
+    return [
+        s for c in v2_vocab.CATEGORIES for s in world_v2.load_suite(suites / split / f"{c}.jsonl")[:n_per_category]
+    ]
+
+
+def fittable_facts(labels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The facts whose fit labels hold two classes or more (a probe needs them); the others are left out."""
+    return {f: y for f, y in labels.items() if len(np.unique(y[y >= 0])) >= 2}
+
+
+def group_scores(
+    pred: dict[str, np.ndarray], labels: dict[str, np.ndarray], groups: np.ndarray
+) -> dict[str, dict[str, dict[str, float]]]:
+    """group -> fact -> {"acc", "n"} over the rows of each group (a category, a phenomenon) where the fact is
+    defined and a probe predicts it. `groups`: (N,) strings."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for g in dict.fromkeys(groups.tolist()):
+        in_group = groups == g
+        for f, y in labels.items():
+            rows = in_group & (y >= 0)
+            if rows.any() and f in pred:
+                out.setdefault(g, {})[f] = {"acc": float((pred[f][rows] == y[rows]).mean()), "n": int(rows.sum())}
+    return out
+
+
+def group_means(scores: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
+    """group -> mean accuracy over its facts (each fact weighted equally), and "all": the mean over groups."""
+    means = {g: mean_acc(s) for g, s in scores.items()}
+    return means | {"all": float(np.mean(list(means.values())))} if means else {}
+
+
+def majority_predictions(fit: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """The majority-class baseline: n rows of the fit set's most frequent class of each fact."""
+    return {f: np.full(n, np.bincount(y[y >= 0]).argmax()) for f, y in fit.items() if (y >= 0).any()}
+
+
+def probe_model_v2(
+    encoder: ModelEncoder, prompts: dict[str, list[str]], labels: dict[str, dict[str, np.ndarray]], args
+) -> list[dict]:
+    """Fit the `mean` and `attn` probes of every source and layer on the "fit" prompts (every fact with two classes
+    or more there), then predict every other split. Rows: source, model, kind, layer, probe and `pred`:
+    split -> fact -> (N,) class indices."""
+    rows: list[dict] = []
+    fitted: dict[tuple[str, int, str], Any] = {}
+    facts = fittable_facts(labels["fit"])
+    for split in prompts:  # "fit" first
+        features = {source: encoder.features(source, split, prompts[split]) for source in encoder.sources}
+        t0 = time.perf_counter()
+        with torch_threads(args.probe_threads):
+            for source, feats in features.items():
+                for li, layer in enumerate(encoder.layers):
+                    tokens, mask = feats.layer(li)  # (N, T, D), (N, T)
+                    if split == "fit":
+                        fitted[source.name, layer, "mean"] = fit_mean_probes(tokens, mask, facts, args.C, args.seed)
+                        fitted[source.name, layer, "attn"] = fit_attention_probes(
+                            tokens, mask, facts, args.seed, args.queries, args.steps, args.components,
+                            classes=text_facts.FACT_CLASSES,
+                        )  # fmt: skip
+                        rows += [
+                            dict(
+                                source=source.name, model=encoder.name, kind=source.kind, layer=layer, probe=p, pred={}
+                            )
+                            for p in PROBES
+                        ]
+                        continue
+                    for row in rows:
+                        if (row["source"], row["layer"]) == (source.name, layer):
+                            probes = fitted[source.name, layer, row["probe"]]
+                            if row["probe"] == "mean":
+                                row["pred"][split] = predict_mean_probes(probes, tokens, mask)
+                            else:
+                                row["pred"][split] = probes.predict(tokens, mask)
+        encoder.timing["probe_s"] += time.perf_counter() - t0
+        print(f"{encoder.name} {split}: probes {time.perf_counter() - t0:.0f} s", flush=True)
+    return rows
+
+
+def score_rows_v2(rows: list[dict], labels: dict, groups: dict[str, dict[str, np.ndarray]]) -> None:
+    """Add `scores[split][grouping]` (group -> fact -> acc) and `means[split][grouping]` (group -> mean) to each row;
+    `groups[split][grouping]` gives each row's group (e.g. "category" or "language")."""
+    for row in rows:
+        row["scores"], row["means"] = {}, {}
+        for split, pred in row["pred"].items():
+            for grouping, g in groups[split].items():
+                s = group_scores(pred, labels[split], g)
+                row["scores"].setdefault(split, {})[grouping] = s
+                row["means"].setdefault(split, {})[grouping] = group_means(s)
+
+
+def choose_v2(rows: list[dict], test_splits: tuple[str, ...]) -> dict[str, dict]:
+    """Choices on the validation split only, per source (probe and layer together; ties: `mean` before `attn`, then
+    the earlier layer): `overall` maximises the validation mean over categories, `per_category[c]` the validation
+    mean over category c's facts. Each choice carries the validation and test means it leads to."""
+    chosen: dict[str, dict] = {}
+    order = {p: i for i, p in enumerate(PROBES)}
+    for source in dict.fromkeys(r["source"] for r in rows):
+        cands = [r for r in rows if r["source"] == source]
+
+        categories = [c for c in v2_vocab.CATEGORIES if any(c in r["means"]["val"]["category"] for r in cands)]
+        per_category = {}
+        for key in [*categories, "all"]:
+            r = max(
+                cands, key=lambda r: (r["means"]["val"]["category"].get(key, -1.0), -order[r["probe"]], -r["layer"])
+            )
+            per_category[key] = {"probe": r["probe"], "layer": r["layer"], "val": r["means"]["val"]["category"][key]}
+            per_category[key] |= {split: r["means"][split]["category"].get(key) for split in test_splits}
+            if key == "all":
+                overall = r
+        chosen[source] = {
+            "overall": {"probe": overall["probe"], "layer": overall["layer"], "means": overall["means"]},
+            "overall_scores": overall["scores"],
+            "per_category": {c: per_category[c] for c in categories},
+        }
+    return chosen
+
+
+def _group_accuracy(scores: dict[str, dict[str, dict[str, float]]], group_of) -> dict[str, float]:
+    """Mean accuracy per fact group ('color', 'motion', ...) over (category, fact) cells; `group_of(fact)`."""
+    cells: dict[str, list[float]] = {}
+    for per_fact in scores.values():
+        for f, s in per_fact.items():
+            cells.setdefault(group_of(f), []).append(s["acc"])
+    return {g: float(np.mean(v)) for g, v in cells.items()}
+
+
+def v2_tables(result: dict) -> str:
+    """The RESULTS.md tables of the v2 probe (markdown)."""
+    chosen, base, tests = result["chosen_on_validation"], result["baseline_majority"], result["test_splits"]
+    sources = list(chosen)
+    heads = {"val": "val", "heldout_compositions": "held-out comp.", "precise": "precise"}
+    splits = ["val", *tests]
+    cols = [f"{s} {heads.get(sp, sp)}" for s in ["majority", *sources] for sp in splits]
+    lines = ["| category | " + " | ".join(cols) + " | chosen (probe, layer) |", "|---" * (len(cols) + 2) + "|"]
+    for c in [*v2_vocab.CATEGORIES, "all"]:
+        cells = [_pct(base["means"][sp]["category"].get(c)) for sp in splits]
+        picks = []
+        for s in sources:
+            if c == "all":
+                o = chosen[s]["overall"]
+                cells += [_pct(o["means"][sp]["category"].get("all")) for sp in splits]
+                picks.append(f"{s}: {o['probe']} L{o['layer']}")
+            else:
+                pc = chosen[s]["per_category"].get(c, {})
+                cells += [_pct(pc.get(sp)) for sp in splits]
+                picks.append(f"{s}: {pc.get('probe')} L{pc.get('layer')}")
+        name = "**mean over categories**" if c == "all" else c.replace("_", " ")
+        lines.append(f"| {name} | " + " | ".join(cells) + " | " + "; ".join(picks) + " |")
+    out = ["\n".join(lines), ""]
+
+    # fact groups, at each source's overall choice
+    groups = list(dict.fromkeys(text_facts.fact_group(f) for f in text_facts.FACTS))
+    for split in tests:
+        acc = {"majority": _group_accuracy(base["scores"][split]["category"], text_facts.fact_group)}
+        for s in sources:
+            acc[s] = _group_accuracy(chosen[s]["overall_scores"][split]["category"], text_facts.fact_group)
+        present = [g for g in groups if g in acc["majority"]]
+        out += [
+            f"Per fact, {heads[split]} (mean over slots and categories; each source at its overall choice):",
+            "",
+            "| fact | " + " | ".join(acc) + " |",
+            "|---" * (len(acc) + 1) + "|",
+            *[f"| {g} | " + " | ".join(_pct(a.get(g)) for a in acc.values()) + " |" for g in present],
+            "",
+        ]
+    if "precise" in tests:
+        lang = {"majority": base["means"]["precise"]["language"]}
+        lang_scores = {"majority": base["scores"]["precise"]["language"]}
+        for s in sources:
+            lang[s] = chosen[s]["overall"]["means"]["precise"]["language"]
+            lang_scores[s] = chosen[s]["overall_scores"]["precise"]["language"]
+        n = result["data"]["precise_per_language"]
+        out += [
+            "Precise language by phenomenon (mean over the facts of its prompts; per fact group in brackets):",
+            "",
+            "| phenomenon | n | " + " | ".join(lang) + " |",
+            "|---" * (len(lang) + 2) + "|",
+        ]
+        for p in v2_vocab.LANGUAGE:
+            if p not in lang["majority"]:
+                continue
+            cells = []
+            for s in lang:
+                per_group = _group_accuracy({p: lang_scores[s][p]}, text_facts.fact_group)
+                detail = ", ".join(f"{g} {_pct(a)}" for g, a in per_group.items())
+                cells.append(f"**{_pct(lang[s][p])}** ({detail})")
+            out.append(f"| {p} | {n.get(p, 0)} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def v2_per_layer(rows: list[dict], model: str, test_splits: tuple[str, ...]) -> str:
+    """Validation (and test) mean over categories per layer and probe of one model; plain text."""
+    lines = [f"{model}: mean over categories per layer, val / " + " / ".join(test_splits)]
+    for r in sorted((r for r in rows if r["model"] == model), key=lambda r: (r["kind"], r["probe"], r["layer"])):
+        vals = " / ".join(_pct(r["means"][sp]["category"].get("all")) for sp in ("val", *test_splits))
+        lines.append(f"  {r['kind']:>11} {r['probe']:>4} L{r['layer']:<3} {vals}")
+    return "\n".join(lines)
+
+
+def main_v2(args: argparse.Namespace, loaders: dict | None = None, num_layers: dict[str, int] | None = None) -> dict:
+    """The v2 probe (see the module docstring). `loaders` (model name -> () -> (tokenizer, model)) and
+    `num_layers` replace the real models, for tests."""
+    t_start = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    torch.manual_seed(args.seed)
+    command = " ".join([".venv/bin/python benchmarks/text_probe.py", *sys.argv[1:]])
+    results_json = Path(args.results_json) if args.results_json else RESULTS_JSON_V2
+    tests = tuple(args.test_splits)
+
+    # 1. Data: the probe's own training captions (fit and validation), the held-out suites
+    fit = v2_training_specs(args.fit_per_category, V2_FIT_SEED + args.seed)
+    seen = {s.prompt for s in fit}
+    val = [s for s in v2_training_specs(args.val_per_category, V2_VAL_SEED + args.seed) if s.prompt not in seen]
+    specs = {"fit": fit, "val": val} | {t: v2_test_specs(t, args.test_per_suite) for t in tests}
+    prompts = {k: [s.prompt for s in v] for k, v in specs.items()}
+    labels = {k: text_facts.fact_arrays(v) for k, v in specs.items()}
+    groups = {
+        k: {
+            "category": np.array([s.dimension for s in v]),
+            "language": np.array([s.language or "none" for s in v]),
+        }
+        for k, v in specs.items()
+    }
+    print(", ".join(f"{k} {len(v)}" for k, v in specs.items()) + " prompts", flush=True)
+    max_tokens = args.max_tokens
+
+    # 2. Sources and layers
+    config = LLMBranchConfig.from_file()
+    branch = {"system_prompt": config.system_prompt, "instructions": list(config.instructions)}
+    store = FeatureStore(Path(args.cache_dir) if args.cache_dir else cache_dir() / "text_probe")
+    loaders, n_layers = loaders or {}, NUM_LAYERS | (num_layers or {})
+    rows: list[dict] = []
+    encoders: dict[str, ModelEncoder] = {}
+    reference: dict = {}
+    truncated: dict[str, dict[str, float]] = {}
+    for model_name in ("minilm", "smollm2"):
+        layers = [-1] if model_name == "minilm" else llm_layers(n_layers[model_name], args.layer_step)
+        kinds = ("encoder",) if model_name == "minilm" else tuple(args.llm_kinds)
+        encoder = ModelEncoder(
+            model_name, layers, store, branch, max_tokens, not args.no_cache, kinds, loaders.get(model_name)
+        )
+        encoders[model_name] = encoder
+        # 3. Both probes per source and layer, fitted on "fit", predicting validation and the held-out splits
+        rows += probe_model_v2(encoder, prompts, labels, args)
+        if model_name == "smollm2" and not args.no_reference_check:
+            # 4. The probe's SmolLM2 features against the project's own LLM branch, on a few prompts
+            reference = reference_check(
+                encoders["minilm"].model(), encoder.model(), prompts["val"][:4], layers, max_tokens
+            )
+            print(f"reference check against PromptEncoder: {reference}", flush=True)
+            if max(reference.get("query_max_rel_diff", 0.0), reference.get("instruction_max_rel_diff", 0.0)) > 2e-3:
+                raise RuntimeError(f"SmolLM2 features differ from PromptEncoder's: {reference}")
+        truncated[model_name] = truncation_shares(encoder, prompts, max_tokens)
+
+    # 5. Scores per category (and per phenomenon), choices on validation, report
+    score_rows_v2(rows, labels, groups)
+    fitted = fittable_facts(labels["fit"])
+    base_pred = {k: majority_predictions(fitted, len(v)) for k, v in specs.items() if k != "fit"}
+    base_scores = {k: {g: group_scores(p, labels[k], groups[k][g]) for g in groups[k]} for k, p in base_pred.items()}
+    baseline = {
+        "means": {k: {g: group_means(s) for g, s in v.items()} for k, v in base_scores.items()},
+        "scores": base_scores,
+    }
+    chosen = choose_v2(rows, tests)
+    for r in rows:
+        del r["pred"]
+    result = {
+        "settings": dict(vars(args)),
+        "command": command,
+        "environment": environment() | {"load_average_1min": [load_before, os.getloadavg()[0]]},
+        "test_splits": list(tests),
+        "data": {
+            "prompts": {k: len(v) for k, v in specs.items()},
+            "facts": {f: list(c) for f, c in text_facts.FACT_CLASSES.items()},
+            "fitted_facts": list(fitted),
+            "n_per_fact": {k: {f: int((y >= 0).sum()) for f, y in v.items()} for k, v in labels.items()},
+            "precise_per_language": (
+                {str(p): int(n) for p, n in zip(*np.unique(groups["precise"]["language"], return_counts=True))}
+                if "precise" in groups
+                else {}
+            ),
+            "truncated_share": truncated,
+        },
+        "baseline_majority": baseline,
+        "results": rows,
+        "chosen_on_validation": chosen,
+        "reference_check": reference,
+        "timing": {m: e.timing for m, e in encoders.items()} | {"total_s": time.perf_counter() - t_start},
+        "finished_at": time.time(),
+    }
+    print("\n" + v2_tables(result), flush=True)
+    print(v2_per_layer(rows, "smollm2", tests), flush=True)
+    results_json.parent.mkdir(parents=True, exist_ok=True)
+    results_json.write_text(json.dumps(result, indent=1) + "\n")
+    if not args.no_markdown:
+        write_section(markdown_section_v2(result), section=SECTION_V2)
+    return result
+
+
+def markdown_section_v2(result: dict) -> str:
+    """The RESULTS.md section of the v2 probe: data, machine, versions, command, tables, per-layer means, costs."""
+    env, s, d, timing = result["environment"], result["settings"], result["data"], result["timing"]
+    packages = ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v and k in ("torch", "transformers"))
+    sklearn = __import__("sklearn").__version__
+    n = d["prompts"]
+    date = time.strftime("%Y-%m-%d", time.gmtime(result.get("finished_at", time.time())))
+    trunc = "; ".join(
+        f"{m}: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in shares.items())
+        for m, shares in d["truncated_share"].items()
+    )
+    lines = [
+        SECTION_V2,
+        "",
+        f"Measured on {date}. Which facts of a world-v2 caption the text features carry, per T2V-CompBench category:"
+        " token-level probes (`mean`: logistic regression on mean-pooled tokens; `attn`: attention pooling over the"
+        " tokens) read each fact from MiniLM's output tokens (the encoder branch as `encode_encoder_branch` runs it)"
+        " and from SmolLM2's hidden states of the prompt's own tokens inside the branch's chat template"
+        f" ({', '.join(s['llm_kinds'])} tokens; every {s['layer_step']}th layer and the last). Facts are defined"
+        " per category in `mimir/bench/text_facts.py` (each object's colour, shape and size bound to the order the"
+        " caption names it, the changing attribute and its end, each object's motion or action, the interaction and"
+        " the push direction, the count of each kind and the total).",
+        f"Probes are fitted on {n['fit']} captions of the training split ({s['fit_per_category']} per category, drawn"
+        f" by `make_suite(..., 'train')` with their own seeds: training compositions and wordings); the probe and"
+        f" layer of each source are chosen on {n['val']} *validation* captions drawn the same way (other seeds,"
+        " duplicates of fit captions dropped). The held-out-composition and precise-language suites"
+        f" (`prompts/bench/v2/<split>/`, the first {s['test_per_suite']} of each category: "
+        + ", ".join(f"{n[t]} {t}" for t in result["test_splits"])
+        + ") are used for nothing but this report. **Every choice below was made on training-split validation"
+        " captions only.**",
+        "",
+        f"Machine: the team's 2-core CPU VM ({env.get('cpu_model', env['processor'])}, {env['cpu_count']} cores,"
+        f" {env['platform']}), Python {env['python']}, {packages}, scikit-learn {sklearn}; 1-min load average"
+        f" {env['load_average_1min'][0]:.1f} → {env['load_average_1min'][1]:.1f} (other engineers share the cores)."
+        " Command:",
+        "",
+        f"    {result['command']}",
+        "",
+        "Accuracy in %, mean over the facts each caption states (each fact equally), then over categories. Per"
+        " category, each source's probe and layer are those with the best validation mean for that category (last"
+        " column; `L` indexes `hidden_states`, 0 = embeddings, 30 = after the final norm; MiniLM: its output, L-1);"
+        " the **mean over categories** row uses one probe and layer per source, the best validation mean over all"
+        " categories. Majority: the fit set's most frequent class per fact.",
+        "",
+        v2_tables(result),
+        "Per layer (SmolLM2; mean over categories, validation / held-out compositions / precise):",
+        "",
+        "    " + v2_per_layer(result["results"], "smollm2", tuple(result["test_splits"])).replace("\n", "\n    "),
+        "",
+        f"- Facts a probe was fitted on: {len(d['fitted_facts'])} of {len(d['facts'])}; a count of six (a held-out"
+        " composition) is a class no training caption shows, so no probe fitted on training captions can answer"
+        " it, and a fourth object has no slot.",
+        f"- Prompts longer than n = {s['max_tokens']} tokens (the branch drops the rest): {trunc}.",
+    ]
+    for model, t in timing.items():
+        if not isinstance(t, dict):
+            continue
+        per_text = {k: v for k, v in t.get("encode_ms_per_text", {}).items() if v is not None}
+        enc = f", {np.mean(list(per_text.values())):.0f} ms per text" if per_text else ""
+        cached = " (features from the cache)" if all(t.get("cached", {}).values()) and t.get("cached") else ""
+        lines.append(f"- {model}: features{enc}{cached}, probes {t['probe_s']:.0f} s.")
+    lines.append(f"- total {timing['total_s'] / 60:.1f} min wall.")
+    ref = result["reference_check"]
+    if "query_max_rel_diff" in ref:
+        lines.append(
+            f"- SmolLM2 features match the project's `PromptEncoder` (hidden_layers) on {ref['prompts']} prompts:"
+            f" max relative difference {ref['query_max_rel_diff']:.1e} (query tokens)."
+        )
+    if result.get("conclusion"):
+        lines += ["", result["conclusion"]]
+    return "\n".join(lines) + "\n"
+
+
+def truncation_shares(encoder: ModelEncoder, prompts: dict[str, list[str]], max_tokens: int) -> dict[str, float]:
+    """Per split, the share of prompts whose tokens run past `max_tokens` (the branch drops the rest): MiniLM counts
+    its special tokens as `encode_encoder_branch` does, SmolLM2 the prompt's own tokens."""
+    tokenizer = encoder.model()[0]
+    special = encoder.name == "minilm"
+    return {
+        split: float(np.mean([len(tokenizer(p, add_special_tokens=special).input_ids) > max_tokens for p in texts]))
+        for split, texts in prompts.items()
+    }
+
+
 # ---- main ---------------------------------------------------------------------------------------------------------
 
 
 def main(args: argparse.Namespace) -> dict:
+    if args.world == "v2":
+        if args.report_only:
+            result = json.loads((Path(args.results_json) if args.results_json else RESULTS_JSON_V2).read_text())
+            write_section(markdown_section_v2(result), section=SECTION_V2)
+            return result
+        return main_v2(args)
     if args.report_only:
         # re-render the RESULTS.md section from the last results file, without computing anything
         result = json.loads(RESULTS_JSON.read_text())
@@ -934,7 +1369,7 @@ def main(args: argparse.Namespace) -> dict:
         models.append("gemma3")
     for note in notes:
         print(note, flush=True)
-    max_tokens = NANO_MAX_SEQUENCE_LENGTH
+    max_tokens = args.max_tokens
     store = FeatureStore(Path(args.cache_dir) if args.cache_dir else cache_dir() / "text_probe")
 
     rows: list[dict] = []
@@ -1078,12 +1513,17 @@ def markdown_section(result: dict, table: str) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--world", choices=("v1", "v2"), default="v1", help="v2: the facts of world-v2 captions (issue 23)"
+    )
     parser.add_argument("--fit-per-dimension", type=int, default=64, help="fit captions per dimension (8 dimensions)")
     parser.add_argument("--val-per-dimension", type=int, default=64, help="validation captions per dimension")
     parser.add_argument("--test-per-suite", type=int, default=60, help="first specs of each held-out suite")
     parser.add_argument("--test-suites", default="prompts/bench/heldout/*.jsonl", help="glob under the repo root")
     parser.add_argument("--withhold-fraction", type=float, default=1 / 3, help="share of each wording list withheld")
-    parser.add_argument("--layer-step", type=int, default=3, help="probe every k-th LLM hidden layer (and the last)")
+    parser.add_argument(
+        "--layer-step", type=int, default=None, help="probe every k-th LLM hidden layer (and the last); v1 3, v2 6"
+    )
     parser.add_argument("--C", type=float, default=0.1, help="inverse L2 strength of the logistic regression")
     parser.add_argument("--queries", type=int, default=4, help="learned queries of the attention probe")
     parser.add_argument("--steps", type=int, default=300, help="AdamW steps of the attention probe")
@@ -1097,7 +1537,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--report-only", action="store_true", help="only rewrite the RESULTS.md section from the results JSON"
     )
-    return parser.parse_args(argv)
+    v2 = parser.add_argument_group("world v2 (--world v2)")
+    v2.add_argument("--fit-per-category", type=int, default=120, help="fit captions per category (7 categories)")
+    v2.add_argument("--val-per-category", type=int, default=40, help="validation captions per category")
+    v2.add_argument("--test-splits", nargs="+", default=list(V2_TEST_SPLITS), help="suites of prompts/bench/v2")
+    v2.add_argument(
+        "--llm-kinds", nargs="+", choices=("query", "instruction"), default=["query"],
+        help="SmolLM2 token kinds (instruction tokens cost 4 of 5 forward passes)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-tokens", type=int, default=None, help=f"n (default {NANO_MAX_SEQUENCE_LENGTH}, the nano preset's)"
+    )
+    v2.add_argument("--results-json", default=None, help=f"default {RESULTS_JSON_V2.relative_to(REPO)}")
+    v2.add_argument("--no-reference-check", action="store_true", help="skip the PromptEncoder comparison")
+    args = parser.parse_args(argv)
+    if args.layer_step is None:
+        args.layer_step = 6 if args.world == "v2" else 3
+    if args.max_tokens is None:
+        args.max_tokens = NANO_MAX_SEQUENCE_LENGTH
+    return args
 
 
 if __name__ == "__main__":
