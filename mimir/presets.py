@@ -1,11 +1,12 @@
-"""The two presets, `nano` and `cogvideox-5b`, as a typed registry (`PRESETS`): one name -> where its components
-come from and the settings its pipelines are built with.
+"""The presets, `nano`, `cogvideox-5b` and `nano-v2`, as a typed registry (`PRESETS`): one name -> where its
+components come from and the settings its pipelines are built with.
 
 Each `Preset` names its loaders (the text models' in mimir/text_models.py, the video models' here; the 5B's take a
 Hub id or a folder), the dtype they run in, the pipelines' n and frame limit, the LLM's quantization default and the
 call defaults. This module is also the one home of the preset names (`PRESET_NAMES`), the nano world's size
-(`NANO_NUM_FRAMES`, `NANO_HEIGHT`, `NANO_WIDTH`) and the nano architecture. Memory modes live in mimir/offload.py
-(`MEMORY_MODES`).
+(`NANO_NUM_FRAMES`, `NANO_HEIGHT`, `NANO_WIDTH`) and the nano architecture, and of the nano-v2 architecture (world v2,
+whose video size has its one home in `mimir.world.v2.render`) and of the world versions the nano trainer takes
+(`WORLDS`, `NANO_FAMILIES`). Memory modes live in mimir/offload.py (`MEMORY_MODES`).
 
 Building the pipelines of a preset is `mimir.loading.load_pipelines`; LoRA fusion is mimir/lora.py; what the trainer
 takes from a preset is `mimir.train.components.training_components`. The nano preset is offline: its text models come
@@ -25,6 +26,9 @@ from typing import TYPE_CHECKING, Callable, Literal, NamedTuple, get_args
 import torch
 
 from .text_models import LLMQuantization, load_causal_lm, load_minilm, load_smollm2, load_t5
+from .world.v2.render import HEIGHT as V2_HEIGHT
+from .world.v2.render import NUM_FRAMES as V2_NUM_FRAMES
+from .world.v2.render import WIDTH as V2_WIDTH
 
 
 if TYPE_CHECKING:  # annotations only: the loaders import diffusers when they run (the CLIs' --help reads this module)
@@ -32,11 +36,12 @@ if TYPE_CHECKING:  # annotations only: the loaders import diffusers when they ru
 
 logger = logging.getLogger(__name__)
 
-PresetName = Literal["nano", "cogvideox-5b"]
+PresetName = Literal["nano", "cogvideox-5b", "nano-v2"]
 PRESET_NAMES: tuple[str, ...] = get_args(PresetName)  # the keys of PRESETS, in order (the CLI's choices)
 
 # MIMIR_NANO_ASSETS points elsewhere, e.g. on the GPU machine, where the weights travel apart from the tree.
 NANO_ASSETS = Path(os.environ.get("MIMIR_NANO_ASSETS", str(files("mimir") / "assets" / "nano")))
+NANO_V2_ASSETS = Path(os.environ.get("MIMIR_NANO_V2_ASSETS", str(files("mimir") / "assets" / "nano_v2")))
 COGVIDEOX_5B = "THUDM/CogVideoX-5b"
 PHI_35_MINI = "microsoft/Phi-3.5-mini-instruct"
 
@@ -85,6 +90,34 @@ def nano_transformer_config(text_embed_dim: int = 384) -> dict:
         max_text_seq_length=NANO_MAX_SEQUENCE_LENGTH + 4,
         use_rotary_positional_embeddings=True,
     )
+
+
+# ---- nano-v2 architecture (world v2; sizes chosen by the CPU measurement in benchmarks/RESULTS.md, "World v2: recipe
+# sizes and CPU speed (issue 23)"; mimir/world/v2/RECIPE.md) --------------------------------------------------------
+
+NANO_V2_MAX_SEQUENCE_LENGTH = 64  # n: v2 captions name up to four objects with clauses; the longest train caption fits
+NANO_V2_PATCH_SIZE = 2  # 12x12 latent -> 6x6 tokens per latent frame: v1's token count (see RECIPE.md)
+
+
+def nano_v2_vae_config() -> dict:
+    """The nano VAE's layout at world v2's size: 8x spatial, 4x temporal compression (96x96x17 -> 12x12x5), 16 latent
+    channels. Same blocks as v1's (our choice: the measurement left the VAE's share of the time small, and a v1-sized
+    VAE is what the v2 renders will be judged against first)."""
+    return {**nano_vae_config(), "sample_height": V2_HEIGHT, "sample_width": V2_WIDTH}
+
+
+def nano_v2_transformer_config(text_embed_dim: int = 384) -> dict:
+    """CogVideoX-nano for world v2: v1's blocks (8 layers, 4 heads x 64) on the 12x12x5 latent with patch 2, as
+    CogVideoX-5B patches its latent, so a latent frame is 6x6 tokens (180 video tokens; v1 has 192), and n + 4 text
+    tokens."""
+    return {
+        **nano_transformer_config(text_embed_dim),
+        "sample_width": V2_WIDTH // 8,
+        "sample_height": V2_HEIGHT // 8,
+        "sample_frames": V2_NUM_FRAMES,
+        "patch_size": NANO_V2_PATCH_SIZE,
+        "max_text_seq_length": NANO_V2_MAX_SEQUENCE_LENGTH + 4,
+    }
 
 
 def nano_scheduler() -> CogVideoXDDIMScheduler:
@@ -151,11 +184,14 @@ class Preset:
 # ---- video models ---------------------------------------------------------------------------------------------------
 
 
-def nano_video_models(dtype: torch.dtype = torch.float32, seed: int = 0) -> VideoModels:
-    """The shipped nano VAE and CogVideoX-nano DiT, or seeded random ones (trained=False) if not shipped yet."""
+def _nano_family_video_models(
+    name: str, assets: Path, vae_config: dict, transformer_config: dict, dtype: torch.dtype, seed: int
+) -> VideoModels:
+    """A nano preset's VAE and DiT from `assets` (`vae/`, `cogvideox/transformer/`), or seeded random ones of the given
+    configs (trained=False, with a warning) if they are not there."""
     from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
 
-    vae_dir, dit_dir = NANO_ASSETS / "vae", NANO_ASSETS / "cogvideox" / "transformer"
+    vae_dir, dit_dir = assets / "vae", assets / "cogvideox" / "transformer"
     if (vae_dir / "config.json").exists() and (dit_dir / "config.json").exists():
         return VideoModels(
             AutoencoderKLCogVideoX.from_pretrained(vae_dir, torch_dtype=dtype),
@@ -163,12 +199,25 @@ def nano_video_models(dtype: torch.dtype = torch.float32, seed: int = 0) -> Vide
             nano_scheduler(),
             trained=True,
         )
-    logger.warning("nano weights not found under %s: using seeded random video models (UNTRAINED)", NANO_ASSETS)
+    logger.warning("%s weights not found under %s: using seeded random video models (UNTRAINED)", name, assets)
     torch.manual_seed(seed)
-    vae = AutoencoderKLCogVideoX(**nano_vae_config()).to(dtype)
+    vae = AutoencoderKLCogVideoX(**vae_config).to(dtype)
     torch.manual_seed(seed + 1)
-    transformer = CogVideoXTransformer3DModel(**nano_transformer_config()).to(dtype)
+    transformer = CogVideoXTransformer3DModel(**transformer_config).to(dtype)
     return VideoModels(vae, transformer, nano_scheduler(), trained=False)
+
+
+def nano_video_models(dtype: torch.dtype = torch.float32, seed: int = 0) -> VideoModels:
+    """The shipped nano VAE and CogVideoX-nano DiT, or seeded random ones (trained=False) if not shipped yet."""
+    return _nano_family_video_models("nano", NANO_ASSETS, nano_vae_config(), nano_transformer_config(), dtype, seed)
+
+
+def nano_v2_video_models(dtype: torch.dtype = torch.float32, seed: int = 0) -> VideoModels:
+    """The nano-v2 VAE and DiT from `NANO_V2_ASSETS` once trained (issue 24); until then seeded random ones of the
+    recipe's sizes (trained=False, with the same warning as `nano`)."""
+    return _nano_family_video_models(
+        "nano-v2", NANO_V2_ASSETS, nano_v2_vae_config(), nano_v2_transformer_config(), dtype, seed
+    )
 
 
 def cogvideox_video_models(repo: str, dtype: torch.dtype = torch.bfloat16) -> VideoModels:
@@ -216,6 +265,43 @@ PRESETS: dict[str, Preset] = {
         base_model=COGVIDEOX_5B,
         llm_model=PHI_35_MINI,
     ),
+    "nano-v2": Preset(
+        encoder=load_minilm,
+        llm=load_smollm2,
+        video_models=nano_v2_video_models,
+        mimir_weights=NANO_V2_ASSETS / "mimir",
+        defaults=VideoDefaults(
+            num_frames=V2_NUM_FRAMES,
+            height=V2_HEIGHT,
+            width=V2_WIDTH,
+            num_inference_steps=20,
+            guidance_scale=4.0,
+        ),
+        max_sequence_length=NANO_V2_MAX_SEQUENCE_LENGTH,
+        max_num_frames=V2_NUM_FRAMES,
+        llm_quantization="none",
+        dtype=torch.float32,
+    ),
+}
+
+# The nano trainer's world versions (`python -m mimir train ... --world v1|v2`): each trains the models of one preset.
+World = Literal["v1", "v2"]
+WORLDS: tuple[str, ...] = get_args(World)
+
+
+@dataclass(frozen=True)
+class NanoFamily:
+    """What `python -m mimir train --world W` builds: the preset whose models it trains (its defaults are the video
+    size and n) and the configs of a new VAE and DiT."""
+
+    preset: str
+    vae_config: Callable[[], dict]
+    transformer_config: Callable[..., dict]  # (text_embed_dim) -> config
+
+
+NANO_FAMILIES: dict[str, NanoFamily] = {
+    "v1": NanoFamily("nano", nano_vae_config, nano_transformer_config),
+    "v2": NanoFamily("nano-v2", nano_v2_vae_config, nano_v2_transformer_config),
 }
 
 if tuple(PRESETS) != PRESET_NAMES:  # import-time guard: the typed names and the registry are one list

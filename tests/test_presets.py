@@ -78,7 +78,7 @@ def test_registry_is_typed_and_frozen():
 
 
 def test_unknown_preset_is_refused_with_the_names_listed():
-    with pytest.raises(ValueError, match=r"preset must be one of \['nano', 'cogvideox-5b'\], got 'nano5b'"):
+    with pytest.raises(ValueError, match=r"preset must be one of \['nano', 'cogvideox-5b', 'nano-v2'\], got 'nano5b'"):
         load_pipelines("nano5b")
 
 

@@ -4,6 +4,8 @@ one GPU, on N GPUs under `accelerate launch -m mimir train ...`, or on the CPU f
     vae   the nano CogVideoX VAE on nano-world videos
     dit   the CogVideoX DiT: from scratch with `--fusion-type t5_only` (CogVideoX-nano), or fine-tuned from
           `--init-transformer` with any fusion type (Mimir-nano is `--fusion-type mimir`)
+          `--world v2` (both stages): world v2's scenes, captions and size, the models of the `nano-v2` preset
+          (mimir/world/v2/RECIPE.md); the default `--world v1` is the nano world of the shipped `nano` preset.
           With `--data VIDEOS`: Mimir on your own videos at any preset (`--preset cogvideox-5b` for the full
           scale; configs/accelerate/ for several GPUs): filtering, feature cache, LoRA, EMA, 8-bit AdamW.
 
@@ -15,22 +17,14 @@ import sys
 
 import torch
 
-# The registry's names and the nano sizes have one home, mimir/presets.py (light: its loaders import their libraries
-# when they run), imported here for the CLI's choices and defaults.
-from mimir.presets import NANO_HEIGHT, NANO_MAX_SEQUENCE_LENGTH, NANO_NUM_FRAMES, NANO_WIDTH, PRESET_NAMES
+# The registry's names, the world versions and the nano sizes have one home, mimir/presets.py (light: its loaders
+# import their libraries when they run), imported here for the CLI's choices and defaults.
+from mimir.presets import NANO_FAMILIES, PRESET_NAMES, PRESETS, WORLDS
 from mimir.token_fuser import FUSION_TYPES
 
 from .filters import ScorerSpec
 
 
-# Nano-world defaults; with --data the preset's (e.g. 49 frames of 480x720 for cogvideox-5b, batch 1).
-NANO_WORLD_DEFAULTS = dict(
-    num_frames=NANO_NUM_FRAMES,
-    height=NANO_HEIGHT,
-    width=NANO_WIDTH,
-    train_batch_size=64,
-    max_sequence_length=NANO_MAX_SEQUENCE_LENGTH,
-)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -38,9 +32,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", required=True, help="run folder: weights, trainer state, losses.csv")
     parser.add_argument("--seed", type=int, default=0, help="seeds the data pool and the training RNG")
     parser.add_argument("--pool-size", type=int, default=40000, help="scene/caption/render-seed items in the pool")
-    parser.add_argument("--num-frames", type=int, default=None, help="default: 9 (nano world) or the preset's")
-    parser.add_argument("--height", type=int, default=None, help="default: 64 (nano world) or the preset's")
-    parser.add_argument("--width", type=int, default=None, help="default: 64 (nano world) or the preset's")
+    parser.add_argument(
+        "--world",
+        default="v1",
+        choices=WORLDS,
+        help="nano world version: v1 (the nano preset's) or v2 (compositional scenes, the nano-v2 preset's)",
+    )
+    parser.add_argument("--num-frames", type=int, default=None, help="default: the world's (v1 9, v2 17) or preset's")
+    parser.add_argument("--height", type=int, default=None, help="default: the world's (v1 64, v2 96) or preset's")
+    parser.add_argument("--width", type=int, default=None, help="default: the world's (v1 64, v2 96) or preset's")
     parser.add_argument("--train-batch-size", type=int, default=None, help="per process; default 64, with --data 1")
     parser.add_argument("--max-train-steps", type=int, required=True, help="total steps (resuming continues to it)")
     parser.add_argument("--learning-rate", type=float, default=2e-4)
@@ -134,11 +134,24 @@ def _scorer(text: str) -> ScorerSpec:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def resolve_defaults(args) -> None:
-    """Fill the size defaults: the nano world's, or with --data the preset's."""
-    if getattr(args, "data", None):
-        from mimir.presets import PRESETS
+def nano_world_defaults(world: str) -> dict:
+    """The size defaults of a nano world version: its preset's video size and n, batch 64."""
+    preset = PRESETS[NANO_FAMILIES[world].preset]
+    d = preset.defaults
+    return dict(
+        num_frames=d.num_frames,
+        height=d.height,
+        width=d.width,
+        train_batch_size=64,
+        max_sequence_length=preset.max_sequence_length,
+    )
 
+
+def resolve_defaults(args) -> None:
+    """Fill the size defaults: the nano world's (`--world`), or with --data the preset's."""
+    if getattr(args, "data", None):
+        if args.world != "v1":
+            raise SystemExit(f"--world {args.world} is a nano world; with --data your videos are the data: drop it")
         defaults = PRESETS[args.preset].defaults
         fill = dict(
             num_frames=defaults.num_frames,
@@ -150,7 +163,11 @@ def resolve_defaults(args) -> None:
             encode_batch_size=4,  # clips per VAE / text-encoder pass while caching: 49x480x720 clips are large
         )
     else:
-        fill = {**NANO_WORLD_DEFAULTS, "fusion_type": "t5_only", "encode_batch_size": 256}
+        fill = {
+            **nano_world_defaults(getattr(args, "world", "v1")),
+            "fusion_type": "t5_only",
+            "encode_batch_size": 256,
+        }
     for name, value in fill.items():
         if getattr(args, name, value) is None:
             setattr(args, name, value)
@@ -181,7 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     dit.add_argument("--lr-warmup-steps", type=int, default=500)
     dit.add_argument("--caption-dropout", type=float, default=0.1, help="share of empty captions, for CFG")
     dit.add_argument(
-        "--max-sequence-length", type=int, default=None, help="n, the encoder length (default: 32, or the preset's)"
+        "--max-sequence-length",
+        type=int,
+        default=None,
+        help="n, the encoder length (default: the world's, v1 32, v2 64; or the preset's)",
     )
     dit.add_argument("--encode-batch-size", type=int, default=None, help="default 256, with --data 4")
     dit.add_argument("--cache-dir", default=None, help="keep pool latents and text features here between runs")

@@ -8,6 +8,9 @@ Stage 2 (`--fusion-type t5_only`, no `--init-transformer`): train the DiT from s
 Stage 3 (`--init-transformer RUN/transformer --fusion-type mimir`): add the LLM branch through the TokenFuser and train
 fuser + DiT, as the paper does. Every other fusion type (and t5_only itself, the control without the LLM) is
 fine-tuned from the same starting point with the same budget for the ablation.
+
+`--world v2` runs the same stages on world v2 (its pool, size and n; the `nano-v2` DiT config), and refuses a VAE or
+a starting DiT built for the other world's size (`check_world_models`).
 """
 
 import hashlib
@@ -21,7 +24,7 @@ from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
 from diffusers.models.embeddings import get_3d_rotary_pos_embed
 from diffusers.pipelines.cogvideo.pipeline_cogvideox import get_resize_crop_region_for_grid
 
-from mimir.presets import nano_scheduler, nano_transformer_config
+from mimir.presets import NANO_FAMILIES, nano_scheduler
 from mimir.text_encoding import LLM_BRANCH_FILE, LLMBranchConfig, PromptEncoder
 from mimir.text_models import load_minilm, load_smollm2
 from mimir.token_fuser import TokenFuser, load_token_fuser
@@ -79,6 +82,31 @@ def _cached(path: Path | None, build):
     return value
 
 
+# What a VAE or DiT must share with the world's own config to train on it: the sample size its RoPE grid, latent
+# and patches were built for. (The VAE is fully convolutional; its recorded sample size tells the world it trained on.)
+_WORLD_KEYS = {"vae": ("sample_height", "sample_width"), "transformer": ("sample_height", "sample_width",
+               "sample_frames", "patch_size")}  # fmt: skip
+
+
+def check_world_models(world: str, vae_config, transformer_config=None) -> None:
+    """Refuse a VAE (`--vae`) or a DiT (`--init-transformer`, a resumed run) built for another world's size, naming
+    the key and both values; a v1 VAE would encode v2 renders it never saw, a v1 DiT would read a latent grid it
+    never had."""
+    family = NANO_FAMILIES[world]
+    for name, config, expected in (
+        ("vae", vae_config, family.vae_config()),
+        ("transformer", transformer_config, None if transformer_config is None else family.transformer_config()),
+    ):
+        if config is None:
+            continue
+        for key in _WORLD_KEYS[name]:
+            if config[key] != expected[key]:
+                raise ValueError(
+                    f"the {name}'s {key}={config[key]} differs from world {world}'s {expected[key]} "
+                    f"({family.preset} preset): train it with --world {world}"
+                )
+
+
 def llm_branch_of_run(run: Path, args) -> LLMBranchConfig:
     """The run's LLM-branch settings: read back from `llm_branch.json` when resuming (so that editing
     `mimir/prompts/llm/branch.json` never changes a run), else the texts of that file with `--llm-hidden-layers`."""
@@ -105,11 +133,15 @@ def train_dit(args) -> Path:
     llm_branch = llm_branch_of_run(run, args)
     if accelerator.is_main_process:
         llm_branch.save(run)  # the settings belong to the weights: export and the presets read them from here
-    pool = build_pool(args.pool_size, args.seed)
+    world = getattr(args, "world", "v1")
+    pool = build_pool(args.pool_size, args.seed, world)
     cache = Path(args.cache_dir) if args.cache_dir else None
     tag = f"pool{args.pool_size}_seed{args.seed}_{args.num_frames}x{args.height}x{args.width}"
+    if world != "v1":  # v1's cache names stay as they were
+        tag += f"_world{world}"
 
     vae = AutoencoderKLCogVideoX.from_pretrained(args.vae, torch_dtype=torch.float32).to(device).eval()
+    check_world_models(world, vae.config)
     latents = _cached(
         cache / f"latents_{tag}_vae{weights_digest(args.vae)}.pt" if cache else None,
         lambda: encode_pool_latents(vae, pool, args, device, torch.Generator(device).manual_seed(args.seed)),
@@ -143,7 +175,10 @@ def train_dit(args) -> Path:
     elif args.init_transformer:
         transformer = CogVideoXTransformer3DModel.from_pretrained(args.init_transformer, torch_dtype=torch.float32)
     else:
-        transformer = CogVideoXTransformer3DModel(**nano_transformer_config(text.encoder_embeds.shape[-1]))
+        transformer = CogVideoXTransformer3DModel(
+            **NANO_FAMILIES[world].transformer_config(text.encoder_embeds.shape[-1])
+        )
+    check_world_models(world, None, transformer.config)
     if (run / "token_fuser" / "config.json").exists():
         fuser = load_token_fuser(run / "token_fuser")
     else:

@@ -2,7 +2,8 @@
 
 Objects cover a few percent of the pixels, so a plain reconstruction loss can look fine while object colours are
 lost (the feasibility run's VAE got 44% of object colours right). The L1 loss therefore weights object pixels
-`object_weight` times more than background pixels; our choice.
+`object_weight` times more than background pixels; our choice. In world v2 (`--world v2`) the background is a place
+(gradient and texture), so object pixels are those that differ from the item's own background image.
 """
 
 import random
@@ -14,17 +15,19 @@ from accelerate import Accelerator
 from diffusers import AutoencoderKLCogVideoX
 from torch import nn
 
-from mimir.presets import nano_vae_config
+from mimir.presets import nano_v2_vae_config, nano_vae_config
 from mimir.world.vocab import COLORS
 
 from .checkpoint import LossLog, TrainingState, write_args
-from .data import build_pool, render_items
+from .data import backgrounds_of, build_pool, render_items
 
 
-def object_weights(video: torch.Tensor, object_weight: float) -> torch.Tensor:
+def object_weights(video: torch.Tensor, object_weight: float, background: torch.Tensor | None = None) -> torch.Tensor:
     """(B, 3, F, H, W) in [-1, 1] -> per-pixel weights (B, 1, F, H, W): `object_weight` where the pixel differs from
-    that frame's background (read at the top-left corner, which the renderer's margin keeps empty), else 1."""
-    background = video[..., :1, :1]  # (B, 3, F, 1, 1)
+    the background, else 1. The background is `background` (world v2: each item's image, (B, 3, 1, H, W)) or, by
+    default, that frame's colour at the top-left corner (v1: one colour, and the renderer's margin keeps it empty)."""
+    if background is None:
+        background = video[..., :1, :1]  # (B, 3, F, 1, 1)
     is_object = (video - background).abs().amax(dim=1, keepdim=True) > 0.1  # (B, 1, F, H, W)
     return 1.0 + (object_weight - 1.0) * is_object.float()
 
@@ -75,11 +78,12 @@ def train_vae(args) -> Path:
     if accelerator.is_main_process:
         write_args(run, args)
     torch.manual_seed(args.seed)
-    pool = build_pool(args.pool_size, args.seed)
+    world = getattr(args, "world", "v1")
+    pool = build_pool(args.pool_size, args.seed, world)
     vae = (
         AutoencoderKLCogVideoX.from_pretrained(run / "vae")
         if (run / "vae" / "config.json").exists()
-        else AutoencoderKLCogVideoX(**nano_vae_config())
+        else AutoencoderKLCogVideoX(**(nano_v2_vae_config() if world == "v2" else nano_vae_config()))
     )
     vae.train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.learning_rate, weight_decay=0.0)
@@ -99,7 +103,12 @@ def train_vae(args) -> Path:
         with accelerator.autocast():
             recon, kl = model(video)  # (B, 3, F, H, W), (B,)
         recon = recon.float()
-        l1 = (object_weights(video, args.object_weight) * (recon - video).abs()).mean()
+        background = (
+            backgrounds_of(pool, index, args.num_frames, args.height, args.width, accelerator.device)
+            if world == "v2"
+            else None
+        )  # (B, 3, 1, H, W) or None (v1: the corner colour)
+        l1 = (object_weights(video, args.object_weight, background) * (recon - video).abs()).mean()
         kl = kl.mean() / recon[0].numel()  # per pixel, comparable across sizes
         loss = l1 + args.kl_weight * kl
         accelerator.backward(loss)
