@@ -1060,7 +1060,12 @@ def v2_tables(result: dict) -> str:
     """The RESULTS.md tables of the v2 probe (markdown)."""
     chosen, base, tests = result["chosen_on_validation"], result["baseline_majority"], result["test_splits"]
     sources = list(chosen)
-    heads = {"val": "val", "heldout_compositions": "held-out comp.", "precise": "precise"}
+    heads = {
+        "val": "val",
+        "heldout_compositions": "held-out comp.",
+        "precise": "precise",
+        "heldout_facts": "held-out facts",
+    }
     splits = ["val", *tests]
     cols = [f"{s} {heads.get(sp, sp)}" for s in ["majority", *sources] for sp in splits]
     lines = ["| category | " + " | ".join(cols) + " | chosen (probe, layer) |", "|---" * (len(cols) + 2) + "|"]
@@ -1185,7 +1190,15 @@ def main_v2(args: argparse.Namespace, loaders: dict | None = None, num_layers: d
                 raise RuntimeError(f"SmolLM2 features differ from PromptEncoder's: {reference}")
         truncated[model_name] = truncation_shares(encoder, prompts, max_tokens)
 
-    # 5. Scores per category (and per phenomenon), choices on validation, report
+    # 5. Scores per category (and per phenomenon), choices on validation, report. "heldout_facts": the held-out
+    # compositions' prompts again, scored only on the facts that hold the held-out composition itself
+    if "heldout_compositions" in tests:
+        labels["heldout_facts"] = text_facts.fact_arrays(specs["heldout_compositions"], only_heldout=True)
+        groups["heldout_facts"] = groups["heldout_compositions"]
+        specs["heldout_facts"] = specs["heldout_compositions"]
+        for r in rows:
+            r["pred"]["heldout_facts"] = r["pred"]["heldout_compositions"]
+        tests = (*tests, "heldout_facts")
     score_rows_v2(rows, labels, groups)
     fitted = fittable_facts(labels["fit"])
     base_pred = {k: majority_predictions(fitted, len(v)) for k, v in specs.items() if k != "fit"}
@@ -1257,9 +1270,11 @@ def markdown_section_v2(result: dict) -> str:
         f" layer of each source are chosen on {n['val']} *validation* captions drawn the same way (other seeds,"
         " duplicates of fit captions dropped). The held-out-composition and precise-language suites"
         f" (`prompts/bench/v2/<split>/`, the first {s['test_per_suite']} of each category: "
-        + ", ".join(f"{n[t]} {t}" for t in result["test_splits"])
-        + ") are used for nothing but this report. **Every choice below was made on training-split validation"
-        " captions only.**",
+        + ", ".join(f"{n[t]} {t}" for t in result["test_splits"] if t != "heldout_facts")
+        + ") are used for nothing but this report; *held-out facts* scores the held-out-composition prompts only on"
+        " the facts that hold the held-out composition itself (`text_facts.heldout_facts`: the colour and shape of"
+        " a held-out colour-shape pair, the action or motion of a held-out action- or motion-shape pair, a held-out"
+        " agent's shape). **Every choice below was made on training-split validation captions only.**",
         "",
         f"Machine: the team's 2-core CPU VM ({env.get('cpu_model', env['processor'])}, {env['cpu_count']} cores,"
         f" {env['platform']}), Python {env['python']}, {packages}, scikit-learn {sklearn}; 1-min load average"

@@ -13,6 +13,7 @@ from mimir.bench import text_facts
 from mimir.text_models import load_smollm2_tokenizer
 from mimir.world.v2 import load_suite, parse_spec, vocab
 from mimir.world.v2.captions import load_tables
+from mimir.world.v2.sampler import heldout_compositions
 from tests.scripts import load_benchmark
 from tests.tiny import tiny_llm, tiny_text_encoder
 
@@ -181,3 +182,25 @@ def test_the_v2_probe_runs_end_to_end_with_tiny_text_models(tmp_path):
 def test_v1_defaults_are_unchanged():
     args = tp.parse_args([])
     assert (args.world, args.layer_step, args.max_tokens) == ("v1", 3, tp.NANO_MAX_SEQUENCE_LENGTH)
+
+
+def test_heldout_facts_are_the_facts_of_the_heldout_composition():
+    # a red star (held-out pair) pushes a green circle: its colour, its shape and the interaction are held out
+    push = spec(
+        {
+            "dimension": "object_interactions",
+            "objects": [{"shape": "circle", "color": "green"}, {"shape": "star", "color": "red"}],
+            "interaction": {"kind": "push", "objects": [1, 0], "direction": "left"},
+        }
+    )
+    assert text_facts.heldout_facts(push) == {"color@0", "shape@0", "interaction"}
+    labels = text_facts.fact_arrays([push], only_heldout=True)
+    assert {f for f, y in labels.items() if y[0] >= 0} == {"color@0", "shape@0", "interaction"}
+    # every held-out-composition suite line whose composition has a slot holds at least one held-out fact, and no
+    # training suite line holds any
+    for category in vocab.CATEGORIES:
+        for s in load_suite(SUITES / "heldout_compositions" / f"{category}.jsonl"):
+            kinds = {c.partition(":")[0] for c in heldout_compositions(s)}
+            if kinds - {"objects", "count"} and len(s.objects) <= text_facts.SLOTS:  # a fourth object has no slot
+                assert text_facts.heldout_facts(s), (s.id, heldout_compositions(s))
+        assert not any(text_facts.heldout_facts(s) for s in load_suite(SUITES / "train" / f"{category}.jsonl"))

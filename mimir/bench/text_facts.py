@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mimir.world.v2 import vocab
-from mimir.world.v2.sampler import TRAIN_MAX_OBJECTS
+from mimir.world.v2.sampler import HELDOUT_ACTIONS, HELDOUT_AGENTS, HELDOUT_MOTIONS, HELDOUT_PAIRS, TRAIN_MAX_OBJECTS
 from mimir.world.v2.spec import SceneSpec
 
 
@@ -106,9 +106,34 @@ def spec_facts(spec: SceneSpec) -> dict[str, str]:
     return out
 
 
-def fact_arrays(specs: Sequence[SceneSpec]) -> dict[str, np.ndarray]:
-    """fact -> class index per spec, -1 where the caption leaves it open: (N,) int64 each."""
+def heldout_facts(spec: SceneSpec) -> set[str]:
+    """The facts of `spec` that hold a held-out composition (`mimir.world.v2.sampler.heldout_compositions`): the
+    colour and shape of an object of a held-out colour-shape pair (the end colour where the pair is the end), the
+    action or motion and shape of a held-out action- or motion-shape pair, the agent's shape and the interaction kind
+    of a held-out agent. A fourth object has no slot, and a count of six is a class no training caption shows (a probe
+    fitted on them cannot name it), so neither is one."""
+    out: set[str] = set()
+    for slot, index in enumerate(mention_order(spec)[:SLOTS]):
+        o = spec.objects[index]
+        if (o.shape, o.color) in HELDOUT_PAIRS:
+            out |= {f"color@{slot}", f"shape@{slot}"}
+        if o.color_end and (o.shape, o.color_end) in HELDOUT_PAIRS:
+            out |= {f"color_end@{slot}", f"shape@{slot}"}
+        if o.action and (o.shape, o.action) in HELDOUT_ACTIONS:
+            out |= {f"action@{slot}", f"shape@{slot}"}
+        if o.motion and (o.shape, o.motion) in HELDOUT_MOTIONS:
+            out |= {f"motion@{slot}", f"shape@{slot}"}
+    if spec.interaction is not None and spec.objects[spec.interaction.objects[0]].shape in HELDOUT_AGENTS:
+        out |= {"shape@0", "interaction"}
+    return out & set(spec_facts(spec))
+
+
+def fact_arrays(specs: Sequence[SceneSpec], only_heldout: bool = False) -> dict[str, np.ndarray]:
+    """fact -> class index per spec, -1 where the caption leaves it open (with `only_heldout`: also where the fact
+    holds no held-out composition, `heldout_facts`): (N,) int64 each."""
     facts = [spec_facts(s) for s in specs]
+    if only_heldout:
+        facts = [{f: c for f, c in x.items() if f in heldout_facts(s)} for x, s in zip(facts, specs)]
     return {f: np.array([FACT_CLASSES[f].index(x[f]) if f in x else -1 for x in facts], dtype=np.int64) for f in FACTS}
 
 
