@@ -99,7 +99,7 @@ from mimir import text_models
 from mimir.bench import text_facts
 from mimir.bench.environment import environment
 from mimir.bench.suite import load_suites
-from mimir.presets import NANO_MAX_SEQUENCE_LENGTH
+from mimir.presets import NANO_MAX_SEQUENCE_LENGTH, NANO_V2_MAX_SEQUENCE_LENGTH
 from mimir.text_encoding import LLMBranchConfig, PromptEncoder, encode_encoder_branch, llm_hidden_states
 from mimir.text_models import cache_dir
 from mimir.world import captions as world_captions
@@ -1561,15 +1561,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="SmolLM2 token kinds (instruction tokens cost 4 of 5 forward passes)",
     )  # fmt: skip
     parser.add_argument(
-        "--max-tokens", type=int, default=None, help=f"n (default {NANO_MAX_SEQUENCE_LENGTH}, the nano preset's)"
+        "--max-tokens",
+        type=int,
+        default=None,
+        help=f"n (default: the preset's, {NANO_MAX_SEQUENCE_LENGTH} for v1, {NANO_V2_MAX_SEQUENCE_LENGTH} for v2)",
     )
     v2.add_argument("--results-json", default=None, help=f"default {RESULTS_JSON_V2.relative_to(REPO)}")
     v2.add_argument("--no-reference-check", action="store_true", help="skip the PromptEncoder comparison")
     args = parser.parse_args(argv)
     if args.layer_step is None:
         args.layer_step = 6 if args.world == "v2" else 3
-    if args.max_tokens is None:
-        args.max_tokens = NANO_MAX_SEQUENCE_LENGTH
+    if args.max_tokens is None:  # the preset's n: nano for v1, nano-v2 for v2
+        args.max_tokens = NANO_V2_MAX_SEQUENCE_LENGTH if args.world == "v2" else NANO_MAX_SEQUENCE_LENGTH
     return args
 
 

@@ -182,6 +182,8 @@ def test_the_v2_probe_runs_end_to_end_with_tiny_text_models(tmp_path):
 def test_v1_defaults_are_unchanged():
     args = tp.parse_args([])
     assert (args.world, args.layer_step, args.max_tokens) == ("v1", 3, tp.NANO_MAX_SEQUENCE_LENGTH)
+    args = tp.parse_args(["--world", "v2"])
+    assert (args.layer_step, args.max_tokens) == (6, tp.NANO_V2_MAX_SEQUENCE_LENGTH) == (6, 64)
 
 
 def test_heldout_facts_are_the_facts_of_the_heldout_composition():
