@@ -15,6 +15,10 @@ every encoder cache cleared before each run and a new world-v2 training caption 
 after `--warmup` untimed runs. Also, untimed by the target, the parts of one video: a denoising step (two DiT passes
 for guidance) and the VAE decode, median of 3. The 1-minute load average is recorded before and after each row.
 Target: the pair <= 6 s median at the registered sizes.
+
+On a 2-core machine that another job shares, two threads per process oversubscribe the cores and torch's thread pool
+can slow down many times over (seen here: 78 s for a pair that takes 3.2 s alone); `--threads 1` then gives a figure
+that the other job's threads cannot inflate that way (on a quiet machine two threads are usually faster).
 """
 
 import argparse
@@ -153,6 +157,8 @@ def describe(pipes: StudioPipelines) -> dict:
 
 def main(args: argparse.Namespace) -> None:
     torch.set_grad_enabled(False)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     names = list(CANDIDATES) if args.candidates == ["all"] else args.candidates
     for name in names:
         if name not in CANDIDATES:
@@ -190,6 +196,7 @@ def main(args: argparse.Namespace) -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "environment": environment(),
         "settings": {**d, "warmup": args.warmup, "repeats": args.repeats, "seed": args.seed},
+        "torch_threads": torch.get_num_threads(),
         "registered": {"vae": nano_v2_vae_config(), "transformer": nano_v2_transformer_config()},
         "n": PRESETS["nano-v2"].max_sequence_length,
         "candidates": {
@@ -218,5 +225,11 @@ if __name__ == "__main__":
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before each candidate's pairs")
     parser.add_argument("--repeats", type=int, default=10, help="timed pairs per candidate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents and of the prompt pool")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's, 2 on the 2-core machine); 1 keeps apart from another job's threads",
+    )
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "speed_v2.json"))
     main(parser.parse_args())
