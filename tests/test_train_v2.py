@@ -227,6 +227,20 @@ def test_nano_v2_without_weights_is_random_untrained_and_says_so(tmp_path, monke
     assert PRESETS["nano"].defaults.num_frames == 9 and list(PRESETS)[0] == "nano"  # nano stays v1, the default
 
 
+def test_nano_v2_loads_trained_weights_once_they_are_there(tmp_path, monkeypatch):
+    """Issue 24's export laid out as v1's assets (`vae/`, `cogvideox/transformer/`): the preset loads those weights
+    and says trained=True."""
+    torch.manual_seed(5)
+    vae = AutoencoderKLCogVideoX(**nano_v2_vae_config())
+    dit = CogVideoXTransformer3DModel(**{**nano_v2_transformer_config(), "num_layers": 1})
+    vae.save_pretrained(tmp_path / "vae")
+    dit.save_pretrained(tmp_path / "cogvideox" / "transformer")
+    monkeypatch.setattr("mimir.presets.NANO_V2_ASSETS", tmp_path)
+    video = PRESETS["nano-v2"].video_models(torch.float32)
+    assert video.trained and video.transformer.config.num_layers == 1
+    assert all(torch.equal(a, b) for a, b in zip(dit.parameters(), video.transformer.parameters()))
+
+
 @pytest.mark.slow
 def test_nano_v2_loads_both_pipelines_untrained_and_generates(tmp_path, monkeypatch, caplog):
     """The whole preset with the real MiniLM and SmolLM2: both pipelines, `trained=False`, a 17x96x96 video."""
