@@ -15,6 +15,7 @@ token count; linear scaling there would under-ask).
 from dataclasses import dataclass
 
 from .generation import GenerationSettings
+from .presets import NANO_FAMILIES
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ FIVE_B_COSTS: dict[str, ModeCost] = {
 SAFETY = 1.5
 OVERHEAD_SECONDS = 10.0
 NANO_SECONDS = 30
+NANO_PRESETS = {family.preset for family in NANO_FAMILIES.values()}  # nano and nano-v2: seconds either way
 
 
 def scale(volume_ratio: float) -> float:
@@ -45,7 +47,7 @@ def scale(volume_ratio: float) -> float:
 
 def pair_seconds(preset: str, memory: str, settings: GenerationSettings) -> int:
     """GPU seconds to ask for one CogVideoX + Mimir pair of `settings` under `memory` (rounded up)."""
-    if preset == "nano":
+    if preset in NANO_PRESETS:
         return NANO_SECONDS
     if memory not in FIVE_B_COSTS:
         raise ValueError(f"memory={memory!r}: no GPU-time figures; known modes {tuple(FIVE_B_COSTS)}")

@@ -106,3 +106,8 @@ def test_group_offload_is_refused_on_zero_gpu_only():
     with pytest.raises(ValueError, match="memory='group_offload' cannot run on a ZeroGPU Space"):
         gpu.check_memory_for_space("group_offload", zero_gpu=True)
     assert gpu.on_zero_gpu() is False  # no `spaces` package here
+
+
+def test_every_nano_preset_asks_for_the_nano_time():
+    settings = GenerationSettings(prompt="a red circle", num_frames=17, height=96, width=96, num_inference_steps=20)
+    assert pair_seconds("nano", "none", settings) == pair_seconds("nano-v2", "none", settings) == NANO_SECONDS
