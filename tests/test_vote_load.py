@@ -1,7 +1,7 @@
 """Votes under load and under a kill, through the study flow of issue 22, against the app on loopback (marked slow).
 
 * load: 50 `gradio_client` clients, each from its own address (X-Forwarded-For, the app started as behind a proxy),
-  vote 20 times each at once on the trials handed to their own sessions: exactly 1000 ballots (3000 rows), all
+  vote 10 times each at once on the trials handed to their own sessions: exactly 500 ballots (1500 rows), all
   parseable, no duplicate, every acknowledged vote present; one address past its rate is refused, even from a fresh
   session.
 * kill: the same app process is SIGKILLed while 20 more clients vote; every acknowledged vote is in the file and the
@@ -35,10 +35,11 @@ from tests.scripts import load_benchmark
 from tests.test_app_api import STUDY_PROMPTS
 
 
-# About 3 minutes on the shared 2-core VM (load 13); a third of it is pre-making 1421 trials (3 SQLite commits each).
+# 10 ballots per client, not the benchmark's 20 (benchmarks/vote_load.py and RESULTS.md hold the full-scale figures):
+# the same concurrency and kill, at half the time in `make test`; a third of it is pre-making trials (3 commits each).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[1]
-CLIENTS, VOTES_EACH, KILL_CLIENTS = 50, 20, 20
+CLIENTS, VOTES_EACH, KILL_CLIENTS = 50, 10, 20
 BALLOT = ("A", "tie", "both_bad")
 flow = load_benchmark("vote_load")  # connect (own address), session_key, premake_trials: as the benchmark does
 
@@ -111,7 +112,7 @@ def connect_and_premake(
 
 
 def load_phase(url: str, store: TrialStore) -> tuple[list[str], str]:
-    """50 clients x 20 votes at once, then one address past its rate. Returns the acknowledged trial ids and the
+    """50 clients x 10 votes at once, then one address past its rate. Returns the acknowledged trial ids and the
     trial the rate refused."""
     clients, ids = connect_and_premake(url, store, 1, CLIENTS)
     acked: list[str] = []
@@ -122,7 +123,7 @@ def load_phase(url: str, store: TrialStore) -> tuple[list[str], str]:
     print(f"\n{len(acked)} votes from {CLIENTS} clients in {time.monotonic() - start:.1f} s")
     assert errors == []
     assert len(acked) == CLIENTS * VOTES_EACH == len(set(acked))
-    # An address that has cast its 20 votes is refused the 21st, even from a fresh session (sessions are free).
+    # An address that has cast its VOTES_EACH votes is refused one more, even from a fresh session (sessions are free).
     here = flow.address(2, 0)
     voter, fresh = flow.connect(url, here), flow.connect(url, here)  # two sessions, one address
     factory = trials.TrialFactory(list(STUDY_PROMPTS), seed=2)
@@ -130,7 +131,7 @@ def load_phase(url: str, store: TrialStore) -> tuple[list[str], str]:
     (refused_id,) = flow.premake_trials(store, factory, flow.session_key(fresh), 1, "tiny")
     for trial_id in rate_ids:
         voter.predict(trial_id, *BALLOT, api_name="/vote")
-    with pytest.raises(Exception, match="too many votes from this client: at most 20 per 60 s"):
+    with pytest.raises(Exception, match=f"too many votes from this client: at most {VOTES_EACH} per 60 s"):
         fresh.predict(refused_id, *BALLOT, api_name="/vote")
     voter.close()
     fresh.close()
