@@ -17,6 +17,7 @@ every valid spec is renderable and checkable; they are marked "(ours)" below:
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,8 +220,9 @@ def parse_spec(d: dict[str, Any]) -> SceneSpec:
     )
 
 
-def load_suite(path: str | Path) -> list[SceneSpec]:
-    """Read and validate a suite file (JSONL, one spec a line; blank lines skipped).
+def load_suite(path: str | Path, parse: Callable[[dict], Any] | None = None) -> list[SceneSpec]:
+    """Read and validate a suite file (JSONL, one spec a line; blank lines skipped). `parse`: a line's dict -> spec
+    (default `parse_spec`; world v2 passes its own, which also reads v1 lines).
 
     Raises `ValueError("{path}:{lineno}: reason")` on the first bad line, on a duplicate id, or on a file
     without any spec, so a bad suite is rejected before any generation starts.
@@ -232,7 +234,7 @@ def load_suite(path: str | Path) -> list[SceneSpec]:
             if not line.strip():
                 continue
             try:
-                spec = parse_spec(json.loads(line))
+                spec = (parse or parse_spec)(json.loads(line))
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno})") from e
             except ValueError as e:
