@@ -22,15 +22,14 @@ average is recorded before and after every measurement: other processes on a 2-c
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
 
 import torch
 
 from mimir.bench.environment import environment
+from mimir.bench.timing import measure
 from mimir.generation import GenerationSettings, initial_latents
 from mimir.loading import load_pipelines
 from mimir.pair import MODELS
@@ -56,27 +55,6 @@ def wait_for_quiet(max_load: float, timeout_s: float) -> float:
 
 
 # ---- timing -------------------------------------------------------------------------------------------------------
-
-
-def measure(fn: Callable[[int], Any], warmup: int, repeats: int, setup: Callable[[int], Any] | None = None) -> dict:
-    """Time `fn(i)` `repeats` times after `warmup` untimed calls; `setup(i)` runs untimed before each call."""
-    load_before = os.getloadavg()
-    seconds = []
-    for i in range(warmup + repeats):
-        if setup is not None:
-            setup(i)
-        start = time.perf_counter()
-        fn(i)
-        if i >= warmup:
-            seconds.append(time.perf_counter() - start)
-    return {
-        "min": min(seconds),
-        "median": statistics.median(seconds),
-        "max": max(seconds),
-        "runs": [round(s, 4) for s in seconds],
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def main(args: argparse.Namespace) -> None:

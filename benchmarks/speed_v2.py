@@ -24,16 +24,14 @@ that the other job's threads cannot inflate that way (on a quiet machine two thr
 import argparse
 import dataclasses
 import json
-import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
 
 from mimir.bench.environment import environment
+from mimir.bench.timing import measure
 from mimir.generation import GenerationSettings, compare, initial_latents
 from mimir.loading import StudioPipelines, load_pipelines
 from mimir.pipeline import MimirPipeline
@@ -61,31 +59,6 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {
     "layers4": ({}, {"num_layers": 4}),
     "vae16_patch1": (VAE16, {"patch_size": 1, "sample_height": 6, "sample_width": 6}),
 }
-
-
-def load_average() -> float:
-    return round(os.getloadavg()[0], 2)
-
-
-def timed(fn, warmup: int, repeats: int, setup=None) -> dict:
-    """Median, min, max and every run of `fn(i)` after `warmup` untimed calls; `setup(i)` runs untimed before each."""
-    before = load_average()
-    seconds = []
-    for i in range(warmup + repeats):
-        if setup is not None:
-            setup(i)
-        start = time.perf_counter()
-        fn(i)
-        if i >= warmup:
-            seconds.append(time.perf_counter() - start)
-    return {
-        "median": round(statistics.median(seconds), 3),
-        "min": round(min(seconds), 3),
-        "max": round(max(seconds), 3),
-        "runs": [round(s, 3) for s in seconds],
-        "load_average_before": before,
-        "load_average_after": load_average(),
-    }
 
 
 def candidate_pipelines(pipes: StudioPipelines, vae_changes: dict, dit_changes: dict) -> StudioPipelines:
@@ -136,7 +109,7 @@ def parts(pipes: StudioPipelines, settings: GenerationSettings) -> dict:
     def decode(_):
         pipe.decode_latents(latents)
 
-    return {"dit_step_with_guidance": timed(step, 1, 3), "vae_decode": timed(decode, 1, 3)}
+    return {"dit_step_with_guidance": measure(step, 1, 3), "vae_decode": measure(decode, 1, 3)}
 
 
 def describe(pipes: StudioPipelines) -> dict:
@@ -181,7 +154,7 @@ def main(args: argparse.Namespace) -> None:
         def pair(i: int, pipes=pipes, fresh=fresh) -> None:
             compare(pipes, GenerationSettings(prompt=fresh[i], seed=args.seed, **d))
 
-        row = {**describe(pipes), "pair_with_text_encoding": timed(pair, args.warmup, args.repeats, clear)}
+        row = {**describe(pipes), "pair_with_text_encoding": measure(pair, args.warmup, args.repeats, clear)}
         row.update(parts(pipes, GenerationSettings(prompt=fresh[0], seed=args.seed, **d)))
         results[name] = row
         r = row["pair_with_text_encoding"]
@@ -189,7 +162,7 @@ def main(args: argparse.Namespace) -> None:
             f"{name:<14} tokens {row['video_tokens']:>4}+{row['text_tokens']:<3} DiT {row['dit_params_m']:5.2f} M  "
             f"pair median {r['median']:6.2f} s (min {r['min']:.2f}, max {r['max']:.2f})  "
             f"step {row['dit_step_with_guidance']['median']:.3f} s  decode {row['vae_decode']['median']:.3f} s  "
-            f"load {r['load_average_before']}/{r['load_average_after']}",
+            f"load {r['load_average_before'][0]}/{r['load_average_after'][0]}",
             flush=True,
         )
     report = {
